@@ -1,0 +1,157 @@
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.checks import CheckMessage
+from django.core.checks import Error as CheckError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.inspect import get_func_args
+
+from ..base import (
+    DEFAULT_TASK_PRIORITY,
+    DEFAULT_TASK_QUEUE_NAME,
+    TASK_MAX_PRIORITY,
+    TASK_MIN_PRIORITY,
+    Task,
+    TaskResult,
+    TaskResultStatus,
+)
+from ..exceptions import InvalidTask
+from ..serialization import normalize_arguments
+from ..utils import get_random_id, is_module_level_function
+
+T = TypeVar("T")
+
+
+class BaseTaskBackend(metaclass=ABCMeta):
+    # The class Django 6's own @task builds for this backend.
+    task_class = Task
+
+    # Can a task be enqueued with run_after?
+    supports_defer = False
+    # Can an `async def` task be enqueued?
+    supports_async_task = False
+    # Can a result be fetched by id, from any thread or process?
+    supports_get_result = False
+    # Are ready tasks run highest priority first?
+    supports_priority = False
+
+    def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
+        self.alias = alias
+        self.queues: frozenset[str] = frozenset(params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME]))
+        self.enqueue_on_commit: bool = bool(params.get("ENQUEUE_ON_COMMIT", True))
+        self.options: dict[str, Any] = dict(params.get("OPTIONS", {}))
+
+    def validate_task(self, task: Task[..., object]) -> None:
+        """Raise InvalidTask unless this backend can run `task`."""
+        if not is_module_level_function(task.func):
+            raise InvalidTask(
+                f"Task function {task.func!r} must be defined at module level, so that "
+                "a worker can import it."
+            )
+        if task.is_async and not self.supports_async_task:
+            raise InvalidTask(f"Backend {self.alias!r} does not support async tasks.")
+        if task.takes_context and get_func_args(task.func)[:1] != ["context"]:
+            raise InvalidTask(
+                f"Task {task.module_path} takes context, so its first parameter must be "
+                "`context: TaskContext`."
+            )
+        if type(task.priority) is not int or not (
+            TASK_MIN_PRIORITY <= task.priority <= TASK_MAX_PRIORITY
+        ):
+            raise InvalidTask(
+                f"priority must be a whole number between {TASK_MIN_PRIORITY} and "
+                f"{TASK_MAX_PRIORITY}, not {task.priority!r}."
+            )
+        if task.priority != DEFAULT_TASK_PRIORITY and not self.supports_priority:
+            raise InvalidTask(f"Backend {self.alias!r} does not support task priority.")
+        if task.run_after is not None:
+            if not self.supports_defer:
+                raise InvalidTask(f"Backend {self.alias!r} does not support run_after.")
+            if settings.USE_TZ and timezone.is_naive(task.run_after):
+                raise InvalidTask(
+                    f"run_after must be an aware datetime when USE_TZ is on, not "
+                    f"{task.run_after!r}."
+                )
+        if self.queues and task.queue_name not in self.queues:
+            raise InvalidTask(
+                f"Queue {task.queue_name!r} is not one of backend {self.alias!r}'s QUEUES "
+                f"({', '.join(sorted(self.queues))})."
+            )
+
+    @abstractmethod
+    def enqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        """Queue `task` to run with these arguments."""
+
+    async def aenqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        return await sync_to_async(self.enqueue, thread_sensitive=True)(task, args, kwargs)
+
+    def get_result(self, result_id: str) -> TaskResult[Any]:
+        """Raise TaskResultDoesNotExist if there is no such result."""
+        raise NotImplementedError(
+            f"Backend {self.alias!r} does not support retrieving or refreshing results."
+        )
+
+    async def aget_result(self, result_id: str) -> TaskResult[Any]:
+        return await sync_to_async(self.get_result, thread_sensitive=True)(result_id)
+
+    def check(self, **kwargs: Any) -> Iterable[CheckMessage]:
+        """Problems with this backend's configuration, for Django's system checks."""
+        if self.enqueue_on_commit and not settings.DATABASES:
+            yield CheckError(
+                "ENQUEUE_ON_COMMIT cannot be used when no databases are configured.",
+                hint="Set ENQUEUE_ON_COMMIT to False.",
+                obj=f"TASKS[{self.alias!r}]",
+                id="django_tasks.E001",
+            )
+
+    def new_result(
+        self,
+        task: Task[..., T],
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        result_id: str | None = None,
+    ) -> TaskResult[T]:
+        """
+        Check `task` and its arguments, and return its READY result. Raises
+        before anything is stored, so a refused enqueue changes nothing.
+        """
+        self.validate_task(task)
+        json_args, json_kwargs = normalize_arguments(args, kwargs)
+        result: TaskResult[T] = TaskResult(
+            task=task,
+            id=result_id or get_random_id(),
+            status=TaskResultStatus.READY,
+            enqueued_at=None,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=json_args,
+            kwargs=json_kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        return result
+
+    def should_enqueue_on_commit(self, task: Task[..., object]) -> bool:
+        if task.enqueue_on_commit is not None:
+            return task.enqueue_on_commit
+        return self.enqueue_on_commit
+
+    def when_committed(
+        self, task: Task[..., object], action: Callable[[], None], using: str | None = None
+    ) -> None:
+        """Run `action` now, or when database `using` commits if the task enqueues on commit."""
+        if self.should_enqueue_on_commit(task):
+            transaction.on_commit(action, using=using)
+        else:
+            action()

@@ -1,0 +1,48 @@
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.utils import timezone
+
+from ..base import Task, TaskResult
+from ..exceptions import TaskResultDoesNotExist
+from ..signals import task_enqueued
+from .base import BaseTaskBackend
+
+T = TypeVar("T")
+
+
+class DummyBackend(BaseTaskBackend):
+    """Stores what is enqueued and never runs it: for tests that check what was enqueued."""
+
+    supports_defer = True
+    supports_async_task = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.results: list[TaskResult[Any]] = []
+
+    def enqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        result = self.new_result(task, args, kwargs)
+        self.when_committed(task, lambda: self._store(result))
+        return result
+
+    def _store(self, result: TaskResult[Any]) -> None:
+        object.__setattr__(result, "enqueued_at", timezone.now())
+        self.results.append(result)
+        task_enqueued.send(type(self), task_result=result)
+
+    def get_result(self, result_id: str) -> TaskResult[Any]:
+        # Results live in this process only, hence supports_get_result = False.
+        for result in self.results:
+            if result.id == result_id:
+                return result
+        raise TaskResultDoesNotExist(result_id)
+
+    async def aget_result(self, result_id: str) -> TaskResult[Any]:
+        return self.get_result(result_id)
+
+    def clear(self) -> None:
+        self.results.clear()

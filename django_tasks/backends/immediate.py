@@ -1,0 +1,36 @@
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.utils import timezone
+
+from ..base import Task, TaskResult
+from ..execution import run_task, start_attempt
+from ..signals import task_enqueued
+from ..utils import get_random_id
+from .base import BaseTaskBackend
+
+T = TypeVar("T")
+
+
+class ImmediateBackend(BaseTaskBackend):
+    """Runs each task in the calling thread as it is enqueued (or when the transaction commits)."""
+
+    supports_async_task = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.worker_id = get_random_id()
+
+    def enqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        result = self.new_result(task, args, kwargs)
+        self.when_committed(task, lambda: self._execute(result))
+        return result
+
+    def _execute(self, result: TaskResult[Any]) -> None:
+        object.__setattr__(result, "enqueued_at", timezone.now())
+        task_enqueued.send(type(self), task_result=result)
+        start_attempt(result, self.worker_id)
+        run_task(result)

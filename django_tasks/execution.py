@@ -1,0 +1,77 @@
+"""Running one task and recording its outcome: every backend's worker uses this."""
+
+from collections.abc import Callable
+from datetime import datetime
+from traceback import format_exception
+from typing import Any
+
+from django.utils import timezone
+
+from .base import TaskContext, TaskError, TaskResult, TaskResultStatus
+from .serialization import normalize_json
+from .signals import task_finished, task_started
+from .utils import get_module_path
+
+
+def start_attempt(task_result: TaskResult[Any], worker_id: str, now: datetime | None = None) -> None:
+    """Mark the result RUNNING for a new attempt by `worker_id`."""
+    now = now or timezone.now()
+    _set(task_result, status=TaskResultStatus.RUNNING, last_attempted_at=now)
+    if task_result.started_at is None:
+        _set(task_result, started_at=now)
+    task_result.worker_ids.append(worker_id)
+
+
+def run_task(
+    task_result: TaskResult[Any],
+    *,
+    save_outcome: Callable[[TaskResult[Any]], None] | None = None,
+) -> None:
+    """
+    Run the task of a RUNNING result and record SUCCESSFUL with the return value,
+    or FAILED with the error, on it. `save_outcome` persists that before
+    task_finished is sent. An interruption (KeyboardInterrupt, SystemExit) is
+    recorded as a failure too, then re-raised.
+    """
+    task = task_result.task
+    sender = type(task.get_backend())
+    task_started.send(sender, task_result=task_result)
+    interruption: BaseException | None = None
+    try:
+        args: list[object] = list(task_result.args)
+        if task.takes_context:
+            args.insert(0, TaskContext(task_result=task_result))
+        value = task.call(*args, **task_result.kwargs)
+        return_value = normalize_json(value, f"The return value of {task.module_path}")
+    except BaseException as exc:
+        record_failure(task_result, exc)
+        if not isinstance(exc, Exception):
+            interruption = exc
+    else:
+        _set(
+            task_result,
+            status=TaskResultStatus.SUCCESSFUL,
+            finished_at=timezone.now(),
+            _return_value=return_value,
+        )
+    if save_outcome is not None:
+        save_outcome(task_result)
+    task_finished.send(sender, task_result=task_result)
+    if interruption is not None:
+        raise interruption
+
+
+def record_failure(task_result: TaskResult[Any], exc: BaseException) -> None:
+    task_result.errors.append(
+        TaskError(
+            exception_class_path=get_module_path(type(exc)),
+            traceback="".join(format_exception(exc)),
+        )
+    )
+    _set(task_result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
+
+
+def _set(task_result: TaskResult[Any], **changes: object) -> None:
+    # Results are frozen for users; the runner is the one writer.
+    for name, value in changes.items():
+        object.__setattr__(task_result, name, value)

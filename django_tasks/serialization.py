@@ -1,0 +1,131 @@
+"""The JSON boundary: what task arguments and return values may be."""
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, Union, cast
+
+from typing_extensions import is_typeddict
+
+JSONValue: TypeAlias = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+
+
+def normalize_json(value: object, path: str) -> JSONValue:
+    """
+    Return `value` as it will look after a JSON round trip (tuples become
+    lists), or raise TypeError naming `path` if it would not survive one.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        # A str subclass (such as a StrEnum member) comes back as a plain str.
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{path} is {value!r}, which JSON cannot represent.")
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        items = cast(Sequence[object], value)
+        return [normalize_json(item, f"{path}[{index}]") for index, item in enumerate(items)]
+    if isinstance(value, dict):
+        result: dict[str, JSONValue] = {}
+        for key, item in cast(Mapping[object, object], value).items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"{path} has the key {key!r}; JSON object keys must be strings."
+                )
+            result[key] = normalize_json(item, f"{path}[{key!r}]")
+        return result
+    raise TypeError(
+        f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which is not "
+        "JSON-serializable. Pass plain JSON values (str, int, float, bool, None, "
+        "list, dict) such as a primary key or an ISO 8601 string."
+    )
+
+
+def normalize_arguments(
+    args: Sequence[object], kwargs: Mapping[str, object]
+) -> tuple[list[JSONValue], dict[str, JSONValue]]:
+    return (
+        [normalize_json(arg, f"Task argument args[{index}]") for index, arg in enumerate(args)],
+        {name: normalize_json(arg, f"Task argument {name!r}") for name, arg in kwargs.items()},
+    )
+
+
+_JSON_SCALARS: tuple[type[object], ...] = (type(None), bool, int, float, str)
+# Annotations whose values always come back as the same type (or that promise nothing).
+_SAFE_ANNOTATIONS: tuple[object, ...] = (None, *_JSON_SCALARS, Any, object)
+
+
+def json_round_trip_problem(annotation: object) -> str | None:
+    """
+    Why a value of type `annotation` would not come back from JSON as the
+    same type, or None if it would (or the annotation is too vague to tell).
+    """
+    if annotation in _SAFE_ANNOTATIONS:
+        return None
+    if isinstance(annotation, typing.TypeVar):
+        return None
+    if isinstance(annotation, typing.NewType):
+        return json_round_trip_problem(annotation.__supertype__)
+    origin = typing.get_origin(annotation)
+    type_args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return json_round_trip_problem(type_args[0])
+    if origin in (Union, types.UnionType):
+        return _first_problem(type_args)
+    if origin is typing.Literal:
+        if all(isinstance(arg, _JSON_SCALARS) and not isinstance(arg, enum.Enum) for arg in type_args):
+            return None
+        return f"{annotation} holds values that are not JSON scalars"
+    if annotation is tuple or origin is tuple:
+        return "a tuple comes back as a list"
+    if isinstance(annotation, type) and issubclass(annotation, (set, frozenset)) or origin in (
+        set,
+        frozenset,
+    ):
+        return "a set cannot be represented in JSON"
+    if origin is not None and isinstance(origin, type):
+        if issubclass(origin, Mapping):
+            if type_args and type_args[0] not in (str, Any):
+                return f"JSON object keys are strings, not {type_args[0]}"
+            return _first_problem(type_args[1:])
+        if issubclass(origin, Sequence) and not issubclass(origin, (str, bytes)):
+            return _first_problem(type_args)
+    if isinstance(annotation, type):
+        if is_typeddict(annotation):
+            return _first_problem(typing.get_type_hints(annotation).values())
+        if annotation in (list, dict) or annotation in (Sequence, Mapping):
+            return None
+        return _class_problem(annotation)
+    return None
+
+
+def _first_problem(annotations: typing.Iterable[object]) -> str | None:
+    for annotation in annotations:
+        problem = json_round_trip_problem(annotation)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _class_problem(cls: type[object]) -> str:
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if dataclasses.is_dataclass(cls):
+        return f"{name} is a dataclass; it comes back as a dict at best"
+    if issubclass(cls, enum.Enum):
+        return f"{name} is an enum; it comes back as its plain value"
+    if _is_model(cls):
+        return f"{name} is a model; pass its primary key instead"
+    return f"{name} is not a JSON type"
+
+
+def _is_model(cls: type[object]) -> bool:
+    from django.db.models import Model
+
+    return issubclass(cls, Model)

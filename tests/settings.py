@@ -1,0 +1,60 @@
+"""Test settings on SQLite; settings_postgres and settings_mysql swap the database."""
+
+import os
+
+SECRET_KEY = "django-tasks-tests"
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_tasks",
+    "tests",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+ROOT_URLCONF = "tests.urls"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        # A file, not :memory:, so worker subprocesses see the same database.
+        "NAME": os.environ.get("DJANGO_TASKS_SQLITE_NAME", "tests-default.sqlite3"),
+        "TEST": {"NAME": os.environ.get("DJANGO_TASKS_SQLITE_TEST_NAME", "tests-test.sqlite3")},
+    }
+}
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": [],
+    },
+    "dummy": {
+        "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+        "QUEUES": [],
+    },
+}

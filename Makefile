@@ -1,0 +1,124 @@
+# Build and test tooling for django-tasks.  `make test` is what CI runs (via .ci/run).
+#
+#   make .venv          bootstrap the dev venv (Python 3.11, Django 5.2, all extras)
+#   make .venv-django6  bootstrap the Django 6 venv (Python 3.12)
+#   make lint           ruff check + ruff format --check
+#   make format         ruff check --fix + ruff format
+#   make typecheck      mypy + pyright (strict) and the typing tests
+#   make test           lint, typecheck, test-core, test-django6
+#   make test-core      pytest under coverage in .venv, with a coverage floor
+#   make test-django6   pytest in .venv-django6
+#   make demo | bench | clean
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# Django 6 needs Python >= 3.12.  A pyenv shim called python3.12 can be on PATH and
+# still fail ("command not found" when 3.12 is not an active pyenv version), so a
+# python3.12 only counts if it actually runs.
+PYTHON312 ?= $(shell python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12 || echo /root/.pyenv/versions/3.12.1/bin/python)
+
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_DJ6 := .venv-django6
+BIN_DJ6 := $(VENV_DJ6)/bin
+DJANGO6_SPEC ?= Django>=6.1,<6.2
+
+# The editable install of a flat layout maps the top-level package only if it exists
+# at install time, so the stamp's name records whether it did: a venv made before
+# django_tasks/ existed is reinstalled once when it appears.  Any change to
+# pyproject.toml reinstalls too.
+PKG_SUFFIX := $(if $(wildcard django_tasks/__init__.py),,-without-package)
+VENV_STAMP := $(VENV)/.installed$(PKG_SUFFIX)
+VENV_DJ6_STAMP := $(VENV_DJ6)/.installed$(PKG_SUFFIX)
+
+# Only directories that exist are handed to the tools.
+LINT_DIRS := $(wildcard django_tasks tests typing_tests example benchmarks)
+TYPECHECK_DIRS := $(wildcard django_tasks tests typing_tests example)
+
+# One pytest run per settings module, coverage data from every run combined.  Add the
+# per-database settings here when they exist, e.g.
+#   TEST_SETTINGS = tests.settings tests.settings_postgres tests.settings_mysql
+TEST_SETTINGS ?= tests.settings
+TEST_SETTINGS_DJANGO6 ?= tests.settings
+PYTEST_ARGS ?=
+
+# The coverage floor applies to what is done.  The database and RQ backends are later
+# work and are left out of the floor (not out of the report's data) for now: drop them
+# from this list once their tests run here.
+COVERAGE_FAIL_UNDER ?= 95
+COVERAGE_OMIT ?= django_tasks/backends/database/*,django_tasks/backends/rq.py
+
+.PHONY: help .venv .venv-django6 lint format typecheck test test-core test-django6 \
+	demo bench clean
+
+help:
+	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+# --- virtual environments -------------------------------------------------------
+
+.venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,rq]'
+	rm -f $(VENV)/.installed*
+	touch $@
+
+.venv-django6: $(VENV_DJ6_STAMP)
+
+$(VENV_DJ6_STAMP): pyproject.toml
+	$(PYTHON312) -m venv $(VENV_DJ6)
+	$(BIN_DJ6)/python -m pip install --quiet -e '.[test,postgres,mysql,rq]' '$(DJANGO6_SPEC)'
+	rm -f $(VENV_DJ6)/.installed*
+	touch $@
+
+# --- lint and types ---------------------------------------------------------------
+
+lint: .venv
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
+
+format: .venv
+	$(BIN)/ruff check --fix $(LINT_DIRS)
+	$(BIN)/ruff format $(LINT_DIRS)
+
+# typing_tests/fail_*.py are excluded here (mypy.ini, pyrightconfig.json): check.py
+# runs them and requires exactly the marked lines to be rejected.
+typecheck: .venv
+	$(BIN)/python -m mypy $(TYPECHECK_DIRS)
+	$(BIN)/pyright $(TYPECHECK_DIRS)
+	$(BIN)/python typing_tests/check.py
+
+# --- tests ------------------------------------------------------------------------
+
+test: lint typecheck test-core test-django6
+
+test-core: .venv
+	rm -f .coverage .coverage.*
+	set -e; for settings in $(TEST_SETTINGS); do \
+		echo "== pytest --ds=$$settings ($$($(BIN)/python -m django --version | sed 's/^/Django /'))"; \
+		$(BIN)/coverage run -m pytest --ds=$$settings $(PYTEST_ARGS); \
+	done
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --fail-under=$(COVERAGE_FAIL_UNDER) --omit='$(COVERAGE_OMIT)'
+
+test-django6: .venv-django6
+	set -e; for settings in $(TEST_SETTINGS_DJANGO6); do \
+		echo "== pytest --ds=$$settings ($$($(BIN_DJ6)/python -m django --version | sed 's/^/Django /'))"; \
+		$(BIN_DJ6)/python -m pytest --ds=$$settings $(PYTEST_ARGS); \
+	done
+
+# --- the rest ---------------------------------------------------------------------
+
+demo: .venv
+	$(BIN)/python example/demo.py
+
+bench: .venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(VENV_DJ6) benchmarks/.venv* build dist *.egg-info htmlcov \
+		.coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -13,7 +13,9 @@ from .signals import task_finished, task_started
 from .utils import get_module_path
 
 
-def start_attempt(task_result: TaskResult[Any], worker_id: str, now: datetime | None = None) -> None:
+def start_attempt(
+    task_result: TaskResult[Any], worker_id: str, now: datetime | None = None
+) -> None:
     """Mark the result RUNNING for a new attempt by `worker_id`."""
     now = now or timezone.now()
     _set(task_result, status=TaskResultStatus.RUNNING, last_attempted_at=now)

@@ -10,7 +10,7 @@ from typing import Any, TypeAlias, Union, cast
 
 from typing_extensions import is_typeddict
 
-JSONValue: TypeAlias = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 
 def normalize_json(value: object, path: str) -> JSONValue:
@@ -36,9 +36,7 @@ def normalize_json(value: object, path: str) -> JSONValue:
         result: dict[str, JSONValue] = {}
         for key, item in cast(Mapping[object, object], value).items():
             if not isinstance(key, str):
-                raise TypeError(
-                    f"{path} has the key {key!r}; JSON object keys must be strings."
-                )
+                raise TypeError(f"{path} has the key {key!r}; JSON object keys must be strings.")
             result[key] = normalize_json(item, f"{path}[{key!r}]")
         return result
     raise TypeError(
@@ -80,12 +78,14 @@ def json_round_trip_problem(annotation: object) -> str | None:
     if origin in (Union, types.UnionType):
         return _first_problem(type_args)
     if origin is typing.Literal:
-        if all(isinstance(arg, _JSON_SCALARS) and not isinstance(arg, enum.Enum) for arg in type_args):
+        if all(
+            isinstance(arg, _JSON_SCALARS) and not isinstance(arg, enum.Enum) for arg in type_args
+        ):
             return None
         return f"{annotation} holds values that are not JSON scalars"
     if annotation is tuple or origin is tuple:
         return "a tuple comes back as a list"
-    if isinstance(annotation, type) and issubclass(annotation, (set, frozenset)) or origin in (
+    if (isinstance(annotation, type) and issubclass(annotation, (set, frozenset))) or origin in (
         set,
         frozenset,
     ):

@@ -11,7 +11,7 @@ _ENGINE_SERVERS = {
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under settings_postgres/settings_mysql every test needs that server."""
-    server = _ENGINE_SERVERS.get(settings.DATABASES["default"]["ENGINE"])
+    server = _ENGINE_SERVERS.get(str(settings.DATABASES["default"]["ENGINE"]))
     if server is None or is_reachable(server):
         return
     host, port = SERVERS[server]

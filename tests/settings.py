@@ -1,6 +1,7 @@
 """Test settings on SQLite; settings_postgres and settings_mysql swap the database."""
 
 import os
+from typing import Any
 
 SECRET_KEY = "django-tasks-tests"
 USE_TZ = True
@@ -39,7 +40,7 @@ TEMPLATES = [
 
 ROOT_URLCONF = "tests.urls"
 
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         # A file, not :memory:, so worker subprocesses see the same database.
@@ -48,7 +49,7 @@ DATABASES = {
     }
 }
 
-TASKS = {
+TASKS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
         "QUEUES": [],

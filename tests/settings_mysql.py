@@ -1,13 +1,11 @@
 from .settings import *  # noqa: F403
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.mysql",
-        "HOST": "127.0.0.1",
-        "PORT": 3306,
-        "NAME": "test",
-        "USER": "root",
-        "PASSWORD": "",
-        "OPTIONS": {"charset": "utf8mb4"},
-    }
+DATABASES["default"] = {
+    "ENGINE": "django.db.backends.mysql",
+    "HOST": "127.0.0.1",
+    "PORT": 3306,
+    "NAME": "test",
+    "USER": "root",
+    "PASSWORD": "",
+    "OPTIONS": {"charset": "utf8mb4"},
 }

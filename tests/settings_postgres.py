@@ -1,11 +1,9 @@
 from .settings import *  # noqa: F403
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "HOST": "127.0.0.1",
-        "PORT": 5432,
-        "NAME": "test",
-        "USER": "postgres",
-    }
+DATABASES["default"] = {
+    "ENGINE": "django.db.backends.postgresql",
+    "HOST": "127.0.0.1",
+    "PORT": 5432,
+    "NAME": "test",
+    "USER": "postgres",
 }

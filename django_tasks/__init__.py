@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.local import Local
+from django.conf import global_settings
 from django.conf import settings as django_settings
 from django.utils.connection import BaseConnectionHandler, ConnectionProxy
 from django.utils.module_loading import import_string
@@ -60,8 +61,13 @@ class TaskBackendHandler(_BackendHandler):
         self._connections = Local(self.thread_critical)
 
     def configure_settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
-        configured: dict[str, Any] | None = getattr(django_settings, "TASKS", None)
-        return settings or configured or DEFAULT_TASKS_SETTING
+        if settings is None:
+            settings = getattr(django_settings, "TASKS", None)
+        # Only the project's own TASKS counts: Django 6's global default names
+        # django.tasks' ImmediateBackend. An explicit TASKS = {} means no backends.
+        if settings is None or settings is getattr(global_settings, "TASKS", None):
+            return DEFAULT_TASKS_SETTING
+        return settings
 
     def __getitem__(self, alias: str) -> BaseTaskBackend:
         if alias not in self.settings:

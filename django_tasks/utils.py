@@ -9,7 +9,8 @@ def is_module_level_function(func: Callable[..., Any]) -> bool:
     """Whether a worker in another process can import `func` by its path."""
     if not inspect.isfunction(func) or inspect.isbuiltin(func):
         return False
-    return "<locals>" not in func.__qualname__
+    # A lambda's path ends in "<lambda>", which no import can reach.
+    return "<locals>" not in func.__qualname__ and func.__name__ != "<lambda>"
 
 
 def get_module_path(obj: Callable[..., Any] | type[Any]) -> str:

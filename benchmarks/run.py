@@ -1,0 +1,610 @@
+"""
+`make bench`: this project's database backend ("ours") side by side with django-tasks-db
+("theirs") on the same databases and Django settings. See benchmarks/README.md.
+
+Runs in the repo's .venv (ours). django-tasks-db is built on the upstream django-tasks
+backport, whose import package is also `django_tasks`, so it gets its own virtualenv,
+created here from PyPI with pinned versions. Each side has its own database, emptied
+before every measurement; the same no-op task (benchproject/tasks.py) runs on both.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+THEIRS_VENV = HERE / ".venv-django-tasks-db"
+RESULTS = HERE / "results.md"
+
+# Same Django and psycopg as ours, so that only the task backend differs.
+THEIRS_REQUIREMENTS = [
+    "django-tasks-db[compat]==0.13.0",
+    "django-tasks==0.12.0",
+    f"Django=={version('Django')}",
+    f"psycopg[binary]=={version('psycopg')}",
+]
+
+PG = {
+    "host": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+    "port": os.environ.get("BENCH_PG_PORT", "5432"),
+    "user": os.environ.get("BENCH_PG_USER", "postgres"),
+    "password": os.environ.get("BENCH_PG_PASSWORD", ""),
+}
+
+# Both workers poll every second when idle: django-tasks-db's default --interval, passed
+# explicitly to both so that the comparison does not hang on ours' default.
+WORKER_INTERVAL = "1"
+M3_WORKERS = 4
+WORKER_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # "ours" or "theirs", as BENCH_SIDE
+    label: str
+    python: str
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str  # "postgresql" or "sqlite"
+    conn_max_age: str  # "0" or "none"
+
+    @property
+    def key(self) -> str:
+        return f"{self.db}-{self.conn_max_age}"
+
+    @property
+    def db_label(self) -> str:
+        return "PostgreSQL" if self.db == "postgresql" else "SQLite"
+
+    @property
+    def cma_label(self) -> str:
+        return "0 (default)" if self.conn_max_age == "0" else "None (persistent)"
+
+
+CONFIGS = {
+    "pg0": Config("postgresql", "0"),
+    "pgN": Config("postgresql", "none"),
+    "sqlite0": Config("sqlite", "0"),
+    "sqliteN": Config("sqlite", "none"),
+}
+
+
+@dataclass
+class Bench:
+    n: int
+    runs: int
+    latency_samples: int
+    latency_gap: float
+    work: Path
+    databases: dict[tuple[str, str], str] = field(default_factory=dict)
+    # results[config key][side name][measure] = one value per run
+    results: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    bulk_methods: dict[str, str] = field(default_factory=dict)
+
+    def record(self, config: Config, side: Side, measure: str, value: float) -> None:
+        per_side = self.results.setdefault(config.key, {}).setdefault(side.name, {})
+        per_side.setdefault(measure, []).append(value)
+
+    def env(self, side: Side, config: Config, exec_log: Path | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "PYTHON"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="benchproject.settings",
+            BENCH_SIDE=side.name,
+            BENCH_DB=config.db,
+            BENCH_DB_NAME=self.databases[side.name, config.db],
+            BENCH_CONN_MAX_AGE=config.conn_max_age,
+            BENCH_PG_HOST=PG["host"],
+            BENCH_PG_PORT=PG["port"],
+            BENCH_PG_USER=PG["user"],
+            BENCH_PG_PASSWORD=PG["password"],
+        )
+        if exec_log is not None:
+            env["BENCH_EXEC_LOG"] = str(exec_log)
+        return env
+
+    # --- processes ------------------------------------------------------------------
+
+    def driver(self, side: Side, config: Config, *args: str, exec_log: Path | None = None):
+        out = subprocess.run(
+            [side.python, str(HERE / "driver.py"), *args],
+            cwd=HERE,
+            env=self.env(side, config, exec_log),
+            capture_output=True,
+            text=True,
+            timeout=WORKER_TIMEOUT,
+        )
+        if out.returncode:
+            raise RuntimeError(f"{side.name} driver {args} failed:\n{out.stderr}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def start_workers(
+        self, side: Side, config: Config, count: int, exec_log: Path, *, batch: bool
+    ) -> list[subprocess.Popen[bytes]]:
+        workers = []
+        for i in range(count):
+            command = [side.python, str(HERE / "manage.py"), "db_worker", "--no-startup-delay"]
+            command += ["--interval", WORKER_INTERVAL, "--worker-id", f"bench-{i}"]
+            if batch:
+                command.append("--batch")
+            output = open(self.work / f"worker-{side.name}-{config.key}-{i}.log", "ab")  # noqa: SIM115
+            workers.append(
+                subprocess.Popen(
+                    command,
+                    cwd=HERE,
+                    env=self.env(side, config, exec_log),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            output.close()
+        return workers
+
+    def wait(self, workers: list[subprocess.Popen[bytes]], side: Side) -> None:
+        for worker in workers:
+            try:
+                returncode = worker.wait(timeout=WORKER_TIMEOUT)
+            except subprocess.TimeoutExpired as e:
+                worker.kill()
+                raise RuntimeError(f"{side.name} worker still running after {e.timeout} s") from e
+            if returncode:
+                raise RuntimeError(
+                    f"{side.name} worker exited with {returncode}; see its log in {self.work}"
+                )
+
+    def stop(self, workers: list[subprocess.Popen[bytes]]) -> None:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    # --- measures -------------------------------------------------------------------
+
+    def measure_round(self, side: Side, config: Config, run: int) -> None:
+        """M1, M2, bulk and (on PostgreSQL) M3, each on an empty table."""
+        ids = self.work / "ids.txt"
+        out = self.driver(side, config, "enqueue", str(self.n), "--ids", str(ids), "--reset")
+        self.record(config, side, "m1", self.n / out["seconds"])
+
+        self.drain(side, config, run, "m2", 1, ids)
+
+        out = self.driver(side, config, "bulk", str(self.n), "--ids", str(ids), "--reset")
+        self.record(config, side, "bulk", self.n / out["seconds"])
+        self.bulk_methods[side.name] = out["method"]
+
+        if config.db == "postgresql":
+            self.drain(side, config, run, "m3", M3_WORKERS, ids)
+
+    def drain(self, side: Side, config: Config, run: int, measure: str, count: int, ids: Path):
+        """
+        Start `count` workers in --batch mode on a full queue and wait for them to exit.
+        The rate is N over the time from the first task's start (started_at) to the last
+        one's finish (finished_at); process start-up is the time from spawning the workers
+        to the first start, reported on its own.
+        """
+        exec_log = self.work / f"exec-{side.name}-{config.key}-{measure}-{run}.log"
+        spawned = time.time()
+        self.wait(self.start_workers(side, config, count, exec_log, batch=True), side)
+        exited = time.time()
+        stats = self.driver(side, config, "stats")
+        if stats["statuses"] != {"SUCCESSFUL": self.n}:
+            self.notes.append(f"{side.label} {measure} {config.key}: statuses {stats['statuses']}")
+        self.record(config, side, measure, self.n / (stats["last_finish"] - stats["first_start"]))
+        self.record(config, side, f"{measure}_startup", stats["first_start"] - spawned)
+        self.record(config, side, f"{measure}_wall", exited - spawned)
+
+        expected = set(ids.read_text().split())
+        executed = Counter(line.split()[0] for line in exec_log.read_text().splitlines())
+        self.record(config, side, f"{measure}_dup", sum(c - 1 for c in executed.values()))
+        self.record(config, side, f"{measure}_missing", len(expected - executed.keys()))
+
+    def measure_latency(self, side: Side, config: Config) -> None:
+        """M4: one idle worker already running; see driver.latency."""
+        self.driver(side, config, "reset")
+        exec_log = self.work / f"exec-{side.name}-{config.key}-m4.log"
+        exec_log.touch()
+        workers = self.start_workers(side, config, 1, exec_log, batch=False)
+        try:
+            out = self.driver(
+                side,
+                config,
+                "latency",
+                "--samples",
+                str(self.latency_samples),
+                "--mean-gap",
+                str(self.latency_gap),
+                exec_log=exec_log,
+            )
+        finally:
+            self.stop(workers)
+        latencies = sorted(out["latencies"])
+        self.record(config, side, "m4_p50", percentile(latencies, 50) * 1000)
+        self.record(config, side, "m4_p95", percentile(latencies, 95) * 1000)
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of a sorted list."""
+    rank = max(1, round(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+# --- set-up ---------------------------------------------------------------------------
+
+
+def bootstrap_theirs() -> None:
+    stamp = THEIRS_VENV / ".bench-requirements"
+    wanted = "\n".join(THEIRS_REQUIREMENTS) + "\n"
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    print(f"== creating {THEIRS_VENV.relative_to(REPO)}: {' '.join(THEIRS_REQUIREMENTS)}")
+    base_python = getattr(sys, "_base_executable", None) or "python3"
+    subprocess.run([base_python, "-m", "venv", "--clear", str(THEIRS_VENV)], check=True)
+    subprocess.run(
+        [THEIRS_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", *THEIRS_REQUIREMENTS],
+        check=True,
+    )
+    stamp.write_text(wanted)
+
+
+def check_imports(side: Side, expected_prefix: Path) -> str:
+    """Each side must import its own `django_tasks`: the names collide."""
+    out = subprocess.run(
+        [side.python, "-c", "import django, django_tasks; print(django_tasks.__file__)"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = Path(out.stdout.strip()).resolve()
+    if not path.is_relative_to(expected_prefix.resolve()):
+        raise RuntimeError(f"{side.label} imports django_tasks from {path}")
+    return str(path)
+
+
+def pg_connect(dbname: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(dbname=dbname, connect_timeout=3, autocommit=True, **PG)
+
+
+def postgres_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        with pg_connect() as conn:
+            conn.execute("SELECT 1")
+    except Exception as e:
+        return str(e).strip()
+    return None
+
+
+def create_databases(bench: Bench, sides: list[Side], configs: list[Config]) -> None:
+    for db in sorted({config.db for config in configs}):
+        for side in sides:
+            if db == "postgresql":
+                name = f"bench_{side.name}"
+                with pg_connect() as conn:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    conn.execute(f"CREATE DATABASE {name}")
+            else:
+                name = str(bench.work / f"bench_{side.name}.sqlite3")
+            bench.databases[side.name, db] = name
+            config = next(c for c in configs if c.db == db)
+            subprocess.run(
+                [side.python, str(HERE / "manage.py"), "migrate", "-v0"],
+                cwd=HERE,
+                env=bench.env(side, config),
+                check=True,
+            )
+
+
+def drop_databases(bench: Bench) -> None:
+    for (_, db), name in bench.databases.items():
+        if db == "postgresql":
+            with pg_connect() as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def raw_commit_rate(dbname: str) -> float:
+    """Single-row INSERT + COMMIT per second with psycopg alone: how busy the disk is now."""
+    with pg_connect(dbname) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_calibration (x int)")
+        started = time.perf_counter()
+        for _ in range(500):
+            conn.execute("INSERT INTO bench_calibration VALUES (1)")
+        rate = 500 / (time.perf_counter() - started)
+        conn.execute("DROP TABLE bench_calibration")
+    return rate
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def fmt_rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}/s"
+
+
+def fmt_ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f} ms"
+
+
+def fmt_s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} s"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}x"
+
+
+def divide(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def report(bench: Bench, configs: list[Config], header: list[str]) -> str:
+    def med(config: Config, side: str, measure: str) -> float | None:
+        values = bench.results.get(config.key, {}).get(side, {}).get(measure)
+        return statistics.median(values) if values else None
+
+    def total(config: Config, side: str, measure: str) -> int | None:
+        values = bench.results.get(config.key, {}).get(side, {}).get(measure)
+        return int(sum(values)) if values else None
+
+    rows = [
+        "| measure | database | CONN_MAX_AGE | ours | django-tasks-db | ours vs theirs | goal | |",
+        "|---|---|---|--:|--:|--:|---|---|",
+    ]
+
+    def row(measure: str, config: Config, cells: tuple[str, str, str], goal: str, ok: bool):
+        # Goals are set on PostgreSQL; other databases are shown for information.
+        judged = (goal, "PASS" if ok else "MISS") if config.db == "postgresql" else ("", "")
+        rows.append(
+            "| " + " | ".join([measure, config.db_label, config.cma_label, *cells, *judged]) + " |"
+        )
+
+    def rates(config: Config, measure: str) -> tuple[float | None, tuple[str, str, str]]:
+        ours, theirs = med(config, "ours", measure), med(config, "theirs", measure)
+        ratio = divide(ours, theirs)
+        return ratio, (fmt_rate(ours), fmt_rate(theirs), fmt_ratio(ratio))
+
+    for config in configs:
+        ratio, cells = rates(config, "m1")
+        row("M1 sequential enqueue", config, cells, "≥ 1.3x theirs", (ratio or 0) >= 1.3)
+    for config in configs:
+        need = 5 if config.conn_max_age == "0" else 3
+        ratio, cells = rates(config, "m2")
+        row("M2 one worker drains N", config, cells, f"≥ {need}x theirs", (ratio or 0) >= need)
+    for config in configs:
+        if config.db != "postgresql":
+            continue
+        _, cells = rates(config, "m3")
+        ours_m2, ours_m3 = med(config, "ours", "m2"), med(config, "ours", "m3")
+        clean = total(config, "ours", "m3_dup") == 0 == total(config, "ours", "m3_missing")
+        goal = f"≥ 1.5x our M2 (= {fmt_rate(ours_m2 and 1.5 * ours_m2)}), 0 dup, 0 missing"
+        speedup = divide(ours_m3, ours_m2) or 0
+        row(f"M3 {M3_WORKERS} workers drain N", config, cells, goal, speedup >= 1.5 and clean)
+        counts = tuple(
+            f"{total(config, side, 'm3_dup')} / {total(config, side, 'm3_missing')}"
+            for side in ("ours", "theirs")
+        )
+        row("M3 duplicates / missing (all runs)", config, (*counts, ""), "0 / 0", clean)
+    for config in configs:
+        for p, limit in (("p50", 10), ("p95", 50)):
+            ours, theirs = med(config, "ours", f"m4_{p}"), med(config, "theirs", f"m4_{p}")
+            cells = (fmt_ms(ours), fmt_ms(theirs), fmt_ratio(divide(theirs, ours)))
+            ok = ours is not None and ours <= limit
+            row(f"M4 enqueue→start {p}", config, cells, f"≤ {limit} ms", ok)
+    for config in configs:
+        _, cells = rates(config, "bulk")
+        ours = med(config, "ours", "bulk")
+        row("bulk enqueue", config, cells, "≥ 10,000/s", (ours or 0) >= 10_000)
+
+    details = [
+        "| detail | database | CONN_MAX_AGE | ours | django-tasks-db |",
+        "|---|---|---|--:|--:|",
+    ]
+    for config in configs:
+        for measure, label in (
+            ("m2_startup", "M2 worker spawn → first task"),
+            ("m2_wall", "M2 worker spawn → exit"),
+            ("m3_startup", "M3 workers spawn → first task"),
+            ("m3_wall", "M3 workers spawn → all exited"),
+        ):
+            o, t = med(config, "ours", measure), med(config, "theirs", measure)
+            if o is not None or t is not None:
+                details.append(
+                    f"| {label} | {config.db_label} | {config.cma_label} | {fmt_s(o)} | {fmt_s(t)} |"
+                )
+        o, t = total(config, "ours", "m2_dup"), total(config, "theirs", "m2_dup")
+        om, tm = total(config, "ours", "m2_missing"), total(config, "theirs", "m2_missing")
+        details.append(
+            f"| M2 duplicates / missing (all runs) | {config.db_label} | {config.cma_label} "
+            f"| {o} / {om} | {t} / {tm} |"
+        )
+
+    methods = "; ".join(f"{side}: `{m}`" for side, m in sorted(bench.bulk_methods.items()))
+    lines = [
+        "# Benchmark results",
+        "",
+        *header,
+        "",
+        *rows,
+        "",
+        "ours vs theirs: ours / theirs for rates, theirs / ours for latencies, so above 1x "
+        "means ours is better. Goals are judged on PostgreSQL only; SQLite rows are for information.",
+        "",
+        "## Details",
+        "",
+        *details,
+        "",
+        "## How each figure is measured",
+        "",
+        f"- N = {bench.n} no-op tasks; every figure but M4 is the median of {bench.runs} runs, "
+        "and each run starts from an empty table in the side's own database.",
+        "- M1: one process, a loop of `noop.enqueue()` outside any transaction (connection "
+        "already open). CONN_MAX_AGE does not apply outside a request or worker loop.",
+        "- M2 / M3: the N tasks are queued first, then 1 (M2) or "
+        f"{M3_WORKERS} (M3) `db_worker --batch --no-startup-delay --interval {WORKER_INTERVAL}` "
+        "processes are spawned. Rate = N / (last `finished_at` - first `started_at`), so "
+        "process start-up is excluded and reported in the details. Every execution appends its "
+        "result id to a shared O_APPEND file; duplicates are ids run more than once, missing "
+        "are queued ids never run. M3 runs on PostgreSQL only.",
+        f"- M4: one idle `db_worker --interval {WORKER_INTERVAL}` (django-tasks-db's default "
+        f"interval) already running; {bench.latency_samples} tasks enqueued one by one at "
+        f"exponentially distributed gaps (mean {bench.latency_gap * 1000:.0f} ms, open loop), "
+        "each timed from the start of its `enqueue()` call to the start of the task function. "
+        "One run per configuration; percentiles over its samples.",
+        f"- bulk enqueue: {methods}. Timed from building the first task to the commit.",
+        "- Same Django settings on both sides (DEBUG=False, USE_TZ=True, default worker "
+        "verbosity); only the task backend app differs. See benchmarks/benchproject/settings.py.",
+    ]
+    if bench.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in bench.notes)]
+    return "\n".join(lines) + "\n"
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=int(os.environ.get("BENCH_N", 2000)))
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 3)))
+    parser.add_argument(
+        "--latency-samples", type=int, default=int(os.environ.get("BENCH_LATENCY_SAMPLES", 200))
+    )
+    parser.add_argument(
+        "--latency-gap",
+        type=float,
+        default=float(os.environ.get("BENCH_LATENCY_GAP", 0.1)),
+        help="mean seconds between M4 enqueues",
+    )
+    parser.add_argument(
+        "--configs",
+        default=os.environ.get("BENCH_CONFIGS", "pg0,pgN,sqlite0"),
+        help=f"comma list of {', '.join(CONFIGS)}",
+    )
+    parser.add_argument(
+        "--sides", default=os.environ.get("BENCH_SIDES", "ours,theirs"), help="ours,theirs"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and DBs")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    began = time.perf_counter()
+    configs = [CONFIGS[name] for name in args.configs.split(",")]
+    status = 0
+
+    if any(c.db == "postgresql" for c in configs) and (why := postgres_available()):
+        print(
+            f"\n!! PostgreSQL is not reachable at {PG['host']}:{PG['port']} as user "
+            f"{PG['user']!r}:\n   {why}\n"
+            "   The goals are measured on PostgreSQL. Start it (e.g. `service postgresql "
+            "start`) or point BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER / "
+            "BENCH_PG_PASSWORD at one. Carrying on with SQLite only.\n",
+            file=sys.stderr,
+        )
+        configs = [c for c in configs if c.db != "postgresql"] or [CONFIGS["sqlite0"]]
+        status = 1
+
+    bootstrap_theirs()
+    ours = Side("ours", "ours (django_tasks.backends.database)", sys.executable)
+    theirs = Side("theirs", "django-tasks-db 0.13.0", str(THEIRS_VENV / "bin" / "python"))
+    sides = [side for side in (ours, theirs) if side.name in args.sides.split(",")]
+    for side in sides:
+        check_imports(side, REPO if side is ours else THEIRS_VENV)
+
+    work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-"))
+    bench = Bench(args.n, args.runs, args.latency_samples, args.latency_gap, work)
+    print(f"== N={args.n}, {args.runs} runs, configs {args.configs}; work dir {work}")
+    create_databases(bench, sides, configs)
+
+    calibration = []
+    on_pg = any(c.db == "postgresql" for c in configs)
+    if on_pg:
+        calibration_db = bench.databases[sides[0].name, "postgresql"]
+        calibration.append(raw_commit_rate(calibration_db))
+
+    for config in configs:
+        print(f"== {config.db_label}, CONN_MAX_AGE={config.conn_max_age}")
+        for run in range(args.runs):
+            # Alternate who goes first, so that drift on a shared machine hits both sides.
+            for side in sides if run % 2 == 0 else sides[::-1]:
+                started = time.perf_counter()
+                bench.measure_round(side, config, run)
+                print(f"   run {run + 1}: {side.name} in {time.perf_counter() - started:.1f} s")
+        for side in sides:
+            started = time.perf_counter()
+            bench.measure_latency(side, config)
+            print(f"   M4: {side.name} in {time.perf_counter() - started:.1f} s")
+
+    if on_pg:
+        calibration.append(raw_commit_rate(calibration_db))
+    elapsed = time.perf_counter() - began
+
+    header = [
+        f"Ours: django_tasks.backends.database (this repo, {REPO.name} at "
+        f"{git_revision()}). Theirs: {', '.join(THEIRS_REQUIREMENTS)}.",
+        "",
+        f"Python {sys.version.split()[0]}, Django {version('Django')}, {os.cpu_count()} CPUs"
+        + (f", {pg_version()}" if on_pg else "")
+        + f". N = {args.n}, median of {args.runs} runs. Whole run: {elapsed / 60:.1f} min.",
+    ]
+    if calibration:
+        header += [
+            "",
+            "Machine load: a raw single-row psycopg INSERT+COMMIT ran at "
+            + " / ".join(f"{rate:,.0f}/s" for rate in calibration)
+            + " (before / after).",
+        ]
+    if status:
+        header += ["", "**PostgreSQL was not reachable: no goal was measured.**"]
+    text = report(bench, configs, header)
+    print()
+    print(text)
+    args.output.write_text(text)
+    print(f"== written to {args.output} in {elapsed / 60:.1f} min")
+
+    if args.keep:
+        print(f"== kept {work} and the bench_* databases")
+    else:
+        if on_pg:
+            drop_databases(bench)
+        shutil.rmtree(work)
+    return status
+
+
+def git_revision() -> str:
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def pg_version() -> str:
+    with pg_connect() as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0].split()[0] if row else '?'}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,7 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any, TypeAlias, Union, cast
 
 from typing_extensions import is_typeddict
@@ -58,6 +58,9 @@ def normalize_arguments(
 _JSON_SCALARS: tuple[type[object], ...] = (type(None), bool, int, float, str)
 # Annotations whose values always come back as the same type (or that promise nothing).
 _SAFE_ANNOTATIONS: tuple[object, ...] = (None, *_JSON_SCALARS, Any, object)
+# Containers that accept what JSON gives back: a list, or a dict.
+_LIST_TYPES: tuple[object, ...] = (list, Sequence, MutableSequence, Collection, Iterable)
+_DICT_TYPES: tuple[object, ...] = (dict, Mapping, MutableMapping)
 
 
 def json_round_trip_problem(annotation: object) -> str | None:
@@ -90,17 +93,18 @@ def json_round_trip_problem(annotation: object) -> str | None:
         frozenset,
     ):
         return "a set cannot be represented in JSON"
-    if origin is not None and isinstance(origin, type):
-        if issubclass(origin, Mapping):
-            if type_args and type_args[0] not in (str, Any):
-                return f"JSON object keys are strings, not {type_args[0]}"
-            return _first_problem(type_args[1:])
-        if issubclass(origin, Sequence) and not issubclass(origin, (str, bytes)):
-            return _first_problem(type_args)
+    if origin in _DICT_TYPES:
+        if type_args and type_args[0] not in (str, Any):
+            return f"JSON object keys are strings, not {type_args[0]}"
+        return _first_problem(type_args[1:])
+    if origin in _LIST_TYPES:
+        return _first_problem(type_args)
+    if isinstance(origin, type):  # Such as deque[int], Iterator[int] or type[int].
+        return _class_problem(origin)
     if isinstance(annotation, type):
         if is_typeddict(annotation):
             return _first_problem(typing.get_type_hints(annotation).values())
-        if annotation in (list, dict) or annotation in (Sequence, Mapping):
+        if annotation in _LIST_TYPES or annotation in _DICT_TYPES:
             return None
         return _class_problem(annotation)
     return None

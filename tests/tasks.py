@@ -2,6 +2,7 @@
 declared, so they use the aliases of tests/settings.py: "default" (Immediate) and
 "dummy" (Dummy), both with QUEUES = [] (any queue name is accepted)."""
 
+import threading
 from collections.abc import Sequence
 
 from django_tasks import TaskContext, task
@@ -44,6 +45,16 @@ def fail(message: str) -> None:
 @task
 async def async_fail(message: str) -> None:
     raise TaskFailure(message)
+
+
+@task
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@task
+def current_thread_id() -> int:
+    return threading.get_ident()
 
 
 @task

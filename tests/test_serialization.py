@@ -4,7 +4,18 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    MutableSequence,
+    Sequence,
+)
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NewType, Optional, TypedDict, TypeVar, Union
@@ -236,6 +247,13 @@ def test_normalize_json_is_stable(value: object) -> None:
         (Literal[Color.RED], "holds values that are not JSON scalars"),
         (Literal[b"raw"], "holds values that are not JSON scalars"),
         (Annotated[datetime, "when"], "datetime.datetime is not a JSON type"),
+        (deque[int], "collections.deque is not a JSON type"),
+        (defaultdict[str, int], "collections.defaultdict is not a JSON type"),
+        (AbstractSet[int], "collections.abc.Set is not a JSON type"),
+        (Iterator[int], "collections.abc.Iterator is not a JSON type"),
+        (Callable[[], int], "collections.abc.Callable is not a JSON type"),
+        (type[int], "builtins.type is not a JSON type"),
+        (Iterable[datetime], "datetime.datetime is not a JSON type"),
         (NewType("When", datetime), "datetime.datetime is not a JSON type"),
     ],
 )
@@ -264,6 +282,11 @@ def test_annotation_that_does_not_survive_json_has_a_problem(
         dict[Any, int],
         Sequence[str],
         Mapping[str, list[int]],
+        MutableMapping[str, int],
+        MutableSequence[int],
+        Collection[str],
+        Iterable[int],
+        Iterable,
         Optional[int],  # noqa: UP045
         int | str | None,
         list[dict[str, list[float]]],
@@ -271,6 +294,7 @@ def test_annotation_that_does_not_survive_json_has_a_problem(
         Literal["a", "b", 1, True, None],
         Annotated[int, "count"],
         UserId,
+        "ForwardReference",  # Too vague to tell.
     ],
 )
 def test_annotation_that_survives_json_has_no_problem(annotation: object) -> None:

@@ -1,0 +1,107 @@
+"""The one function every backend's worker runs a task with."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pytest_django import Settings
+
+from django_tasks import TaskResult, TaskResultStatus
+from django_tasks.execution import run_task, start_attempt
+from django_tasks.signals import task_finished
+
+from . import tasks
+
+
+@pytest.fixture(autouse=True)
+def enqueue_at_once(settings: Settings) -> None:
+    """Store enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
+    settings.TASKS = {
+        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
+    }
+
+
+@pytest.fixture
+def finished_statuses() -> Iterator[list[TaskResultStatus]]:
+    statuses: list[TaskResultStatus] = []
+
+    def receive(sender: type[object], task_result: TaskResult[Any], **kwargs: object) -> None:
+        statuses.append(task_result.status)
+
+    task_finished.connect(receive)
+    yield statuses
+    task_finished.disconnect(receive)
+
+
+def ready(result: TaskResult[Any]) -> TaskResult[Any]:
+    assert result.status == TaskResultStatus.READY
+    return result
+
+
+def test_start_attempt_marks_the_result_running_for_the_worker() -> None:
+    result = ready(tasks.add.using(backend="dummy").enqueue(1, 2))
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    start_attempt(result, "worker-1", now)
+
+    assert result.status == TaskResultStatus.RUNNING
+    assert result.started_at == now
+    assert result.last_attempted_at == now
+    assert result.worker_ids == ["worker-1"]
+
+
+def test_run_task_records_success_with_the_return_value_as_json_gives_it() -> None:
+    result = ready(tasks.returns_tuple.using(backend="dummy").enqueue())
+    start_attempt(result, "worker-1")
+
+    run_task(result)
+
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == [1, 2]
+    assert result.finished_at is not None
+
+
+def test_run_task_records_failure_with_the_traceback() -> None:
+    result = ready(tasks.fail.using(backend="dummy").enqueue("boom"))
+    start_attempt(result, "worker-1")
+
+    run_task(result)
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is tasks.TaskFailure
+
+
+def test_run_task_saves_the_outcome_before_announcing_it(
+    finished_statuses: list[TaskResultStatus],
+) -> None:
+    result = ready(tasks.add.using(backend="dummy").enqueue(1, 2))
+    start_attempt(result, "worker-1")
+    saved: list[tuple[TaskResultStatus, int]] = []
+
+    run_task(result, save_outcome=lambda r: saved.append((r.status, len(finished_statuses))))
+
+    assert saved == [(TaskResultStatus.SUCCESSFUL, 0)]
+    assert finished_statuses == [TaskResultStatus.SUCCESSFUL]
+
+
+def test_run_task_saves_a_failure_too() -> None:
+    result = ready(tasks.fail.using(backend="dummy").enqueue("boom"))
+    start_attempt(result, "worker-1")
+    saved: list[TaskResultStatus] = []
+
+    run_task(result, save_outcome=lambda r: saved.append(r.status))
+
+    assert saved == [TaskResultStatus.FAILED]
+
+
+def test_run_task_saves_an_interruption_as_a_failure_and_reraises_it() -> None:
+    result = ready(tasks.interrupt.using(backend="dummy").enqueue())
+    start_attempt(result, "worker-1")
+    saved: list[TaskResultStatus] = []
+
+    with pytest.raises(KeyboardInterrupt):
+        run_task(result, save_outcome=lambda r: saved.append(r.status))
+
+    assert saved == [TaskResultStatus.FAILED]
+    assert result.errors[0].exception_class is KeyboardInterrupt

@@ -1,5 +1,9 @@
+from collections.abc import Iterator
+
 import pytest
 from django.conf import settings
+
+from django_tasks import task_backends
 
 from .services import REQUIRE_SERVICES, SERVERS, is_reachable
 
@@ -20,3 +24,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         pytest.exit(f"{reason}, and DJANGO_TASKS_REQUIRE_SERVICES is set", returncode=1)
     for item in items:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def fresh_task_backends() -> Iterator[None]:
+    """Each test gets new backend instances (an empty DummyBackend.results)."""
+    task_backends.reset()
+    yield
+    task_backends.reset()

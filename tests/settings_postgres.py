@@ -1,4 +1,5 @@
 from .settings import *  # noqa: F403
+from .settings import DATABASES
 
 DATABASES["default"] = {
     "ENGINE": "django.db.backends.postgresql",

@@ -119,19 +119,8 @@ def immediate_backend(**params: object) -> dict[str, dict[str, object]]:
     return {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", **params}}
 
 
-def test_enqueue_on_commit_without_databases_is_an_error() -> None:
+def test_a_backend_without_databases_passes() -> None:
     with no_databases(), override_settings(DATABASES={}, TASKS=immediate_backend()):
-        [message] = check_task_backends()
-
-    assert isinstance(message, Error)
-    assert message.id == "django_tasks.E001"
-    assert message.obj == "TASKS['default']"
-    assert "ENQUEUE_ON_COMMIT cannot be used when no databases are configured" in message.msg
-
-
-def test_enqueue_on_commit_off_without_databases_passes() -> None:
-    tasks_setting = immediate_backend(ENQUEUE_ON_COMMIT=False)
-    with no_databases(), override_settings(DATABASES={}, TASKS=tasks_setting):
         assert check_task_backends() == []
 
 

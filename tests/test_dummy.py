@@ -17,14 +17,6 @@ from django_tasks.signals import task_enqueued, task_finished, task_started
 from . import tasks
 
 
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Store enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
-
-
 @pytest.fixture
 def backend() -> DummyBackend:
     return cast(DummyBackend, task_backends["dummy"])

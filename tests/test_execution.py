@@ -5,21 +5,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.execution import run_task, start_attempt
 from django_tasks.signals import task_finished
 
 from . import tasks
-
-
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Store enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
 
 
 @pytest.fixture

@@ -18,14 +18,6 @@ from . import tasks
 Sent = list[tuple[str, type[object], TaskResultStatus]]
 
 
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Run enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
-
-
 @pytest.fixture
 def backend() -> ImmediateBackend:
     return cast(ImmediateBackend, task_backends["default"])
@@ -67,6 +59,18 @@ def test_enqueue_runs_the_task_before_returning() -> None:
 
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == 3
+
+
+def test_enqueue_outside_a_transaction_needs_no_database_access(settings: Settings) -> None:
+    # This test has no database access: enqueue on commit must not open a connection.
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "ENQUEUE_ON_COMMIT": True,
+        }
+    }
+
+    assert tasks.add.enqueue(2, 3).return_value == 5
 
 
 def test_enqueue_runs_the_task_in_the_calling_thread() -> None:

@@ -26,20 +26,11 @@ from django.contrib.auth.models import User
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from pytest_django import Settings
 
 from django_tasks import TaskResultStatus
 from django_tasks.serialization import JSONValue, json_round_trip_problem, normalize_json
 
 from . import tasks
-
-
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Run enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
 
 
 class Color(enum.StrEnum):

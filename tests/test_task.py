@@ -5,7 +5,6 @@ from typing import Any, cast
 import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
-from pytest_django import Settings
 
 from django_tasks import (
     DEFAULT_TASK_BACKEND_ALIAS,
@@ -22,14 +21,6 @@ from django_tasks.base import DEFAULT_TASK_PRIORITY
 from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from . import tasks
-
-
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Run enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
 
 
 def dummy_backend() -> DummyBackend:

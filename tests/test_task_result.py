@@ -3,21 +3,12 @@ from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
-from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.base import TaskError
 from django_tasks.execution import run_task, start_attempt
 
 from . import tasks
-
-
-@pytest.fixture(autouse=True)
-def enqueue_at_once(settings: Settings) -> None:
-    """Run enqueued tasks at once: ENQUEUE_ON_COMMIT has tests of its own."""
-    settings.TASKS = {
-        alias: {**params, "ENQUEUE_ON_COMMIT": False} for alias, params in settings.TASKS.items()
-    }
 
 
 def run_as_worker(result: TaskResult[Any], worker_id: str = "worker-1") -> None:

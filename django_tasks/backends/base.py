@@ -5,7 +5,6 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.checks import CheckMessage
-from django.core.checks import Error as CheckError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.inspect import get_func_args
@@ -104,13 +103,7 @@ class BaseTaskBackend(metaclass=ABCMeta):
 
     def check(self, **kwargs: Any) -> Iterable[CheckMessage]:
         """Problems with this backend's configuration, for Django's system checks."""
-        if self.enqueue_on_commit and not settings.DATABASES:
-            yield CheckError(
-                "ENQUEUE_ON_COMMIT cannot be used when no databases are configured.",
-                hint="Set ENQUEUE_ON_COMMIT to False.",
-                obj=f"TASKS[{self.alias!r}]",
-                id="django_tasks.E001",
-            )
+        return []
 
     def new_result(
         self,
@@ -150,8 +143,16 @@ class BaseTaskBackend(metaclass=ABCMeta):
     def when_committed(
         self, task: Task[..., object], action: Callable[[], None], using: str | None = None
     ) -> None:
-        """Run `action` now, or when database `using` commits if the task enqueues on commit."""
-        if self.should_enqueue_on_commit(task):
+        """
+        Run `action` when the transaction open on database `using` commits, if the
+        task enqueues on commit; otherwise, or outside a transaction, now.
+        """
+        # Checking in_atomic_block needs no connection, so tests without database
+        # access can enqueue outside transactions.
+        if (
+            self.should_enqueue_on_commit(task)
+            and transaction.get_connection(using).in_atomic_block
+        ):
             transaction.on_commit(action, using=using)
         else:
             action()

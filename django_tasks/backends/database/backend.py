@@ -1,0 +1,282 @@
+"""
+DatabaseBackend, and the translation between TaskResults and rows of DBTaskResult.
+
+Models are imported where they are used, not at the top: the TASKS handler imports
+this module even when the app is missing from INSTALLED_APPS, and check() must then
+be able to say so.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from asgiref.sync import sync_to_async
+from django.apps import apps
+from django.core.checks import CheckMessage
+from django.core.checks import Error as CheckError
+from django.db import router
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from ...base import Task, TaskError, TaskResult, TaskResultStatus
+from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
+from ...signals import task_enqueued
+from ..base import BaseTaskBackend
+from . import bulk
+
+if TYPE_CHECKING:
+    from .models import DBTaskResult, NewTask, Outcome
+
+T = TypeVar("T")
+
+APP_NAME = "django_tasks.backends.database"
+MAX_NAME_LENGTH = 64  # Of queue, backend and worker names: the columns' size.
+ON_WORKER_LOST_CHOICES = ("retry", "fail")
+DEFAULT_WORKER_TIMEOUT = 60.0
+
+
+class DatabaseBackend(BaseTaskBackend):
+    """Stores tasks in a table of the project's database; `db_worker` runs them."""
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
+        super().__init__(alias, params)
+        if len(alias) > MAX_NAME_LENGTH:
+            raise InvalidTaskBackend(
+                f"Task backend alias {alias!r} is longer than {MAX_NAME_LENGTH} characters."
+            )
+        options = dict(self.options)
+        timeout = options.pop("WORKER_TIMEOUT", DEFAULT_WORKER_TIMEOUT)
+        on_worker_lost = options.pop("ON_WORKER_LOST", "retry")
+        if options:
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}]['OPTIONS'] has unknown keys: {', '.join(sorted(options))}. "
+                "DatabaseBackend takes WORKER_TIMEOUT and ON_WORKER_LOST."
+            )
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}]['OPTIONS']['WORKER_TIMEOUT'] must be a positive number of "
+                f"seconds, not {timeout!r}."
+            )
+        if on_worker_lost not in ON_WORKER_LOST_CHOICES:
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}]['OPTIONS']['ON_WORKER_LOST'] must be 'retry' or 'fail', "
+                f"not {on_worker_lost!r}."
+            )
+        # How long a worker may go without renewing its lease on a task (it renews it
+        # four times as often) before other workers take the task back.
+        self.worker_timeout = timedelta(seconds=timeout)
+        # Whether a task taken back from a lost worker is FAILED rather than retried.
+        self.fail_lost_tasks: bool = on_worker_lost == "fail"
+
+    def validate_task(self, task: Task[..., object]) -> None:
+        super().validate_task(task)
+        if len(task.queue_name) > MAX_NAME_LENGTH:
+            raise InvalidTask(
+                f"Queue name {task.queue_name!r} is longer than {MAX_NAME_LENGTH} characters."
+            )
+
+    def enqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        result = self._new_result(task, args, kwargs)
+        if not bulk.collect(result):
+            self.when_committed(task, partial(store, [result]), using=_write_db())
+        return result
+
+    async def aenqueue(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        result = self._new_result(task, args, kwargs)
+        if not bulk.collect(result):
+            # The write, and the on-commit hook, belong in the thread that owns the
+            # connection (and its transaction): as Django's own async ORM does it.
+            await sync_to_async(self.when_committed)(
+                task, partial(store, [result]), using=_write_db()
+            )
+        return result
+
+    def get_result(self, result_id: str) -> TaskResult[Any]:
+        from .models import DBTaskResult
+
+        try:
+            row = DBTaskResult.objects.get(pk=_parse_id(result_id))
+        except DBTaskResult.DoesNotExist:
+            raise TaskResultDoesNotExist(result_id) from None
+        return result_from_row(row)
+
+    async def aget_result(self, result_id: str) -> TaskResult[Any]:
+        from .models import DBTaskResult
+
+        try:
+            row = await DBTaskResult.objects.aget(pk=_parse_id(result_id))
+        except DBTaskResult.DoesNotExist:
+            raise TaskResultDoesNotExist(result_id) from None
+        return result_from_row(row)
+
+    def check(self, **kwargs: Any) -> Iterable[CheckMessage]:
+        yield from super().check(**kwargs)
+        if not apps.is_installed(APP_NAME):
+            yield CheckError(
+                f"TASKS[{self.alias!r}] uses DatabaseBackend, but its app is not installed.",
+                hint=f"Add {APP_NAME!r} to INSTALLED_APPS.",
+                obj=f"TASKS[{self.alias!r}]",
+                id="django_tasks_database.E001",
+            )
+
+    def _new_result(
+        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[T]:
+        return self.new_result(task, args, kwargs, result_id=str(uuid.uuid4()))
+
+
+def store_when_committed(results: Sequence[TaskResult[Any]]) -> None:
+    """Store results now, or when the transaction commits for tasks that enqueue on commit."""
+    groups: dict[bool, list[TaskResult[Any]]] = {}
+    for result in results:
+        backend = result.task.get_backend()
+        groups.setdefault(backend.should_enqueue_on_commit(result.task), []).append(result)
+    using = _write_db()
+    for group in groups.values():
+        # Every task of the group decides the same way, so its first one can ask.
+        first = group[0].task
+        first.get_backend().when_committed(first, partial(store, group), using=using)
+
+
+def store(results: Sequence[TaskResult[Any]]) -> None:
+    """Insert enqueued results (one INSERT), mark them enqueued, and send task_enqueued."""
+    from .models import DBTaskResult
+
+    now = timezone.now()
+    DBTaskResult.objects.insert([new_task(result, now) for result in results])
+    for result in results:
+        object.__setattr__(result, "enqueued_at", now)
+        task_enqueued.send(type(result.task.get_backend()), task_result=result)
+
+
+def new_task(result: TaskResult[Any], enqueued_at: datetime) -> NewTask:
+    from .models import NewTask
+
+    task = result.task
+    return NewTask(
+        id=uuid.UUID(result.id),
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        backend_name=result.backend,
+        priority=task.priority,
+        args=result.args,
+        kwargs=result.kwargs,
+        enqueued_at=enqueued_at,
+        run_after=task.run_after,
+    )
+
+
+def result_from_row(row: DBTaskResult) -> TaskResult[Any]:
+    """The row as a TaskResult; InvalidTask if it names no task or holds broken arguments."""
+    args, kwargs = _json_list(row.args), _json_object(row.kwargs)
+    if args is None:
+        raise InvalidTask(
+            f"Task result {row.id} is corrupt: its args column holds {row.args!r}, not a JSON list."
+        )
+    if kwargs is None:
+        raise InvalidTask(
+            f"Task result {row.id} is corrupt: its kwargs column holds {row.kwargs!r}, not a "
+            "JSON object."
+        )
+    result: TaskResult[Any] = TaskResult(
+        task=_task_of(row),
+        id=str(row.id),
+        status=TaskResultStatus(row.status),
+        enqueued_at=row.enqueued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        last_attempted_at=row.last_attempted_at,
+        args=args,
+        kwargs=kwargs,
+        backend=row.backend_name,
+        errors=[TaskError(exception_class_path=row.exception_class_path, traceback=row.traceback)]
+        if row.exception_class_path
+        else [],
+        worker_ids=[str(worker_id) for worker_id in _json_list(row.worker_ids) or []],
+    )
+    object.__setattr__(result, "_return_value", row.return_value)
+    return result
+
+
+def outcome_of(result: TaskResult[Any]) -> Outcome:
+    """What to store for a result that run_task has just finished."""
+    from .models import Outcome
+
+    failed = result.status == TaskResultStatus.FAILED
+    error = result.errors[-1] if failed and result.errors else None
+    return Outcome(
+        id=uuid.UUID(result.id),
+        status=TaskResultStatus(result.status),
+        finished_at=result.finished_at or timezone.now(),
+        return_value=None if failed else result.return_value,
+        exception_class_path=error.exception_class_path if error else "",
+        traceback=error.traceback if error else "",
+    )
+
+
+def _task_of(row: DBTaskResult) -> Task[..., Any]:
+    try:
+        found: object = import_string(row.task_path)
+    except Exception as e:
+        raise InvalidTask(
+            f"Task result {row.id} names the task {row.task_path!r}, which cannot be "
+            f"imported: {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(found, Task):
+        raise InvalidTask(
+            f"Task result {row.id} names {row.task_path!r}, which is a "
+            f"{type(found).__qualname__}, not a task (was its @task decorator removed?)."
+        )
+    return cast(Task[..., Any], found).using(
+        priority=row.priority,
+        queue_name=row.queue_name,
+        run_after=row.run_after,
+        backend=row.backend_name,
+    )
+
+
+def _json_list(value: object) -> list[Any] | None:
+    return cast(list[object], value) if isinstance(value, list) else None
+
+
+def _json_object(value: object) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    mapping = cast(dict[object, Any], value)
+    return (
+        {key: item for key, item in mapping.items() if isinstance(key, str)}
+        if all(isinstance(key, str) for key in mapping)
+        else None
+    )
+
+
+def _parse_id(result_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(result_id))
+    except ValueError:
+        raise TaskResultDoesNotExist(result_id) from None
+
+
+def _write_db() -> str:
+    from .models import DBTaskResult
+
+    return router.db_for_write(DBTaskResult)

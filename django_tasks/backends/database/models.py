@@ -1,0 +1,670 @@
+"""
+The task table, and every query the database backend runs on it: enqueue, claim,
+finish, lease renewal, reclaiming tasks of lost workers, pruning, and the PostgreSQL
+wake-up. The worker and the backend ask this module; they write no SQL of their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Collection, Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from django.db import DatabaseError, connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ...base import (
+    DEFAULT_TASK_PRIORITY,
+    DEFAULT_TASK_QUEUE_NAME,
+    TASK_MAX_PRIORITY,
+    TASK_MIN_PRIORITY,
+    TaskResultStatus,
+)
+from ...utils import get_module_path
+from .backend import MAX_NAME_LENGTH
+from .exceptions import WorkerLost
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Ready tasks run highest priority first, then the earliest due, then the oldest.
+CLAIM_ORDER = ("-priority", "available_at", "enqueued_at")
+
+# The PostgreSQL channel the insert trigger of migration 0002 notifies.
+NOTIFY_CHANNEL = "django_tasks_database"
+
+WORKER_LOST_PATH = get_module_path(WorkerLost)
+
+FINISHED_STATUSES = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimant:
+    """A worker asking for tasks: who it is, what it runs, and how long its claims last."""
+
+    worker_id: str
+    backend_name: str
+    queue_names: frozenset[str] | None  # None: every queue.
+    lease: timedelta
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How one attempt at a claimed task ended."""
+
+    id: uuid.UUID
+    status: TaskResultStatus  # SUCCESSFUL or FAILED
+    finished_at: datetime
+    return_value: Any = None
+    # The error, if it FAILED. (A success leaves the error of an earlier attempt.)
+    exception_class_path: str = ""
+    traceback: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTask:
+    """A task to insert (READY, never attempted)."""
+
+    id: uuid.UUID
+    task_path: str
+    queue_name: str
+    backend_name: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    enqueued_at: datetime
+    run_after: datetime | None
+
+
+class DBTaskResultQuerySet(models.QuerySet["DBTaskResult"]):
+    def ready(self, now: datetime | None = None) -> DBTaskResultQuerySet:
+        """READY tasks that are due, in the order workers claim them."""
+        return self.filter(
+            status=TaskResultStatus.READY, available_at__lte=now or timezone.now()
+        ).order_by(*CLAIM_ORDER)
+
+    def running(self) -> DBTaskResultQuerySet:
+        return self.filter(status=TaskResultStatus.RUNNING)
+
+    def finished(self) -> DBTaskResultQuerySet:
+        return self.filter(status__in=FINISHED_STATUSES)
+
+    def for_queues(self, queue_names: Collection[str] | None) -> DBTaskResultQuerySet:
+        """Tasks on these queues; None means every queue."""
+        if queue_names is None:
+            return self
+        return self.filter(queue_name__in=sorted(queue_names))
+
+
+class DBTaskResultManager(models.Manager["DBTaskResult"]):
+    def get_queryset(self) -> DBTaskResultQuerySet:
+        return DBTaskResultQuerySet(self.model, using=self._db)
+
+    def ready(self, now: datetime | None = None) -> DBTaskResultQuerySet:
+        return self.get_queryset().ready(now)
+
+    def running(self) -> DBTaskResultQuerySet:
+        return self.get_queryset().running()
+
+    def finished(self) -> DBTaskResultQuerySet:
+        return self.get_queryset().finished()
+
+    # --- the worker's side ----------------------------------------------------------
+
+    def claim_next(self, claimant: Claimant, now: datetime | None = None) -> DBTaskResult | None:
+        """
+        Claim the next ready task: mark it RUNNING for a new attempt by the claimant,
+        with a lease that expires unless renewed. Returns it, or None if none is ready.
+        """
+        now = now or timezone.now()
+        using = self._write_db()
+        sql = _statements(using)
+        if sql.postgresql:  # One statement.
+            rows = self._raw(using, sql.claim(claimant), sql.claim_params(claimant, now))
+            return rows[0] if rows else None
+        with _write_transaction(using):
+            return self._claim_in_transaction(using, sql, claimant, now)
+
+    def finish(
+        self, outcome: Outcome, claimant: Claimant, *, claim_next: bool = False
+    ) -> tuple[bool, DBTaskResult | None]:
+        """
+        Store the outcome of the claimant's attempt, and claim its next task in the same
+        transaction if `claim_next`. The outcome is stored only if the claimant still
+        holds the task (its lease was not reclaimed): the first value says whether it was.
+        """
+        using = self._write_db()
+        sql = _statements(using)
+        finish_params = sql.finish_params(outcome, claimant)
+        if not claim_next:
+            with connections[using].cursor() as cursor:
+                cursor.execute(sql.finish(outcome), finish_params)
+                return cursor.rowcount == 1, None
+        now = outcome.finished_at
+        if sql.postgresql:  # One statement: one round trip, one commit.
+            [row] = self._raw(
+                using,
+                sql.finish_and_claim(outcome, claimant),
+                [*finish_params, *sql.claim_params(claimant, now)],
+            )
+            stored = vars(row)["finished"] == 1
+            return stored, None if row.pk is None else row
+        with _write_transaction(using):
+            with connections[using].cursor() as cursor:
+                cursor.execute(sql.finish(outcome), finish_params)
+                stored = cursor.rowcount == 1
+            return stored, self._claim_in_transaction(using, sql, claimant, now)
+
+    def renew_leases(self, claimant: Claimant, now: datetime | None = None) -> int:
+        """Extend the leases of the tasks the claimant is running (its heartbeat)."""
+        now = now or timezone.now()
+        return (
+            self._held_by(claimant)
+            .using(self._write_db())
+            .update(lease_expires_at=now + claimant.lease)
+        )
+
+    def reclaim_stale(
+        self, backend_name: str, *, fail: bool, now: datetime | None = None
+    ) -> list[StaleTask]:
+        """
+        Take back RUNNING tasks whose worker let the lease expire: make them READY to
+        run again, or FAILED if `fail`, recording WorkerLost as the attempt's error.
+        Returns the tasks taken back.
+        """
+        now = now or timezone.now()
+        using = self._write_db()
+        stale = (
+            self.get_queryset()
+            .using(using)
+            .filter(
+                Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True),
+                status=TaskResultStatus.RUNNING,
+                backend_name=backend_name,
+            )
+        )
+        found = [
+            StaleTask(id=id, task_path=task_path, worker_id=worker_id)
+            for id, task_path, worker_id in stale.values_list("id", "task_path", "claimed_by")
+        ]
+        if not found:
+            return []
+        then = (
+            "The task was marked FAILED (ON_WORKER_LOST is 'fail')."
+            if fail
+            else "The task was made READY to run again."
+        )
+        changes: dict[str, Any] = {
+            "status": TaskResultStatus.FAILED if fail else TaskResultStatus.READY,
+            "claimed_by": "",
+            "lease_expires_at": None,
+            "exception_class_path": WORKER_LOST_PATH,
+            "traceback": Concat(
+                Value(f"{WORKER_LOST_PATH}: Worker "),
+                "claimed_by",
+                Value(
+                    " stopped renewing its lease on this task (it was killed, crashed or "
+                    f"lost the database) and the lease expired. {then}\n"
+                ),
+                output_field=models.TextField(),
+            ),
+        }
+        if fail:
+            changes["finished_at"] = now
+        # The same conditions again: a task finished since the SELECT is left alone.
+        taken = {task.id for task in found}
+        reclaimed = stale.filter(pk__in=taken).update(**changes)
+        if reclaimed == len(found):
+            return found
+        still_stale = set(stale.filter(pk__in=taken).values_list("id", flat=True))
+        return [task for task in found if task.id not in still_stale]
+
+    # --- housekeeping ---------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        backend_name: str,
+        queue_names: Collection[str] | None,
+        successful_before: datetime,
+        failed_before: datetime,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete finished results older than the cut-offs; return how many (would) go."""
+        old = (
+            self.get_queryset()
+            .using(self._write_db())
+            .filter(backend_name=backend_name)
+            .for_queues(queue_names)
+            .filter(
+                Q(status=TaskResultStatus.SUCCESSFUL, finished_at__lt=successful_before)
+                | Q(status=TaskResultStatus.FAILED, finished_at__lt=failed_before)
+            )
+        )
+        if dry_run:
+            return old.count()
+        deleted, _by_model = old.delete()
+        return deleted
+
+    def insert(self, tasks: Sequence[NewTask]) -> None:
+        """Write new tasks: one INSERT (several for thousands of tasks, in one transaction)."""
+        using = self._write_db()
+        sql = _statements(using)
+        chunks = [tasks[i : i + sql.insert_chunk] for i in range(0, len(tasks), sql.insert_chunk)]
+        if len(chunks) > 1:
+            with transaction.atomic(using=using), connections[using].cursor() as cursor:
+                for chunk in chunks:
+                    cursor.execute(sql.insert(len(chunk)), sql.insert_params(chunk))
+        elif chunks:
+            with connections[using].cursor() as cursor:
+                cursor.execute(sql.insert(len(tasks)), sql.insert_params(tasks))
+
+    # --- internals ------------------------------------------------------------------
+
+    def _write_db(self) -> str:
+        return self._db or router.db_for_write(self.model)
+
+    def _held_by(self, claimant: Claimant) -> DBTaskResultQuerySet:
+        return self.get_queryset().filter(
+            status=TaskResultStatus.RUNNING,
+            claimed_by=claimant.worker_id,
+            backend_name=claimant.backend_name,
+        )
+
+    def _claim_in_transaction(
+        self, using: str, sql: _Statements, claimant: Claimant, now: datetime
+    ) -> DBTaskResult | None:
+        # Select (locking the row, skipping rows other workers have locked), then update.
+        rows = self._raw(using, sql.select_ready(claimant), sql.select_ready_params(claimant, now))
+        if not rows:
+            return None
+        row = rows[0]
+        worker_ids: object = row.worker_ids
+        previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
+        row.status = TaskResultStatus.RUNNING
+        row.claimed_by = claimant.worker_id
+        row.lease_expires_at = now + claimant.lease
+        row.last_attempted_at = now
+        row.started_at = row.started_at or now
+        row.worker_ids = [*previous, claimant.worker_id]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
+        return row
+
+    def _raw(self, using: str, sql: str, params: Sequence[Any]) -> list[DBTaskResult]:
+        return list(self.raw(sql, params, using=using))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleTask:
+    id: uuid.UUID
+    task_path: str
+    worker_id: str  # The worker that lost it.
+
+
+class DBTaskResult(models.Model):
+    """One enqueued task and, once it has run, its outcome."""
+
+    id: models.UUIDField[uuid.UUID | str, uuid.UUID] = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, editable=False
+    )
+    status: models.CharField[str, str] = models.CharField(
+        _("status"),
+        max_length=max(len(value) for value in TaskResultStatus.values),
+        choices=TaskResultStatus.choices,
+        default=TaskResultStatus.READY,
+    )
+    task_path: models.TextField[str, str] = models.TextField(_("task path"))
+    queue_name: models.CharField[str, str] = models.CharField(
+        _("queue name"), max_length=MAX_NAME_LENGTH, default=DEFAULT_TASK_QUEUE_NAME
+    )
+    backend_name: models.CharField[str, str] = models.CharField(
+        _("backend name"), max_length=MAX_NAME_LENGTH
+    )
+    priority: models.SmallIntegerField[int, int] = models.SmallIntegerField(
+        _("priority"), default=DEFAULT_TASK_PRIORITY
+    )
+    args: models.JSONField[Any, Any] = models.JSONField(_("args"), default=list)
+    kwargs: models.JSONField[Any, Any] = models.JSONField(_("kwargs"), default=dict)
+
+    enqueued_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(_("enqueued at"))
+    run_after: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        _("run after"), null=True, blank=True
+    )
+    # When a worker may claim it: run_after, or the enqueue time. Never NULL, so that
+    # one index serves the claim query on every database.
+    available_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(_("available at"))
+    started_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        _("started at"), null=True, blank=True
+    )
+    last_attempted_at: models.DateTimeField[datetime | None, datetime | None] = (
+        models.DateTimeField(_("last attempted at"), null=True, blank=True)
+    )
+    finished_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        _("finished at"), null=True, blank=True
+    )
+    worker_ids: models.JSONField[Any, Any] = models.JSONField(
+        _("worker ids"), default=list
+    )  # One per attempt.
+
+    # Crash recovery: the worker running it now, and until when its claim holds
+    # (renewed by that worker's heartbeat; see DBTaskResultManager.reclaim_stale).
+    claimed_by: models.CharField[str, str] = models.CharField(
+        _("claimed by"), max_length=MAX_NAME_LENGTH, blank=True, default=""
+    )
+    lease_expires_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        _("lease expires at"), null=True, blank=True
+    )
+
+    return_value: models.JSONField[Any, Any] = models.JSONField(
+        _("return value"), null=True, blank=True, default=None
+    )
+    # The error of the latest failed attempt.
+    exception_class_path: models.TextField[str, str] = models.TextField(
+        _("exception class path"), blank=True, default=""
+    )
+    traceback: models.TextField[str, str] = models.TextField(_("traceback"), blank=True, default="")
+
+    objects = DBTaskResultManager()
+
+    class Meta:
+        verbose_name = _("task result")
+        verbose_name_plural = _("task results")
+        ordering = CLAIM_ORDER
+        indexes = [
+            # The claim query (status, then order) for workers of every queue; also the
+            # lookups of RUNNING tasks (heartbeat, reclaim) and of finished ones (prune).
+            models.Index(fields=["status", *CLAIM_ORDER], name="django_tasks_claim_idx"),
+            # The claim query for workers of named queues.
+            models.Index(
+                fields=["status", "queue_name", *CLAIM_ORDER], name="django_tasks_queue_claim_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__gte=TASK_MIN_PRIORITY, priority__lte=TASK_MAX_PRIORITY),
+                name="django_tasks_priority_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} ({self.id})"
+
+
+class _Statements:
+    """
+    The SQL of the hot paths (enqueue, claim, finish), written once per database: the
+    ORM would spend longer composing these statements than the database running them.
+    """
+
+    # Claim order, as SQL.
+    ORDER = "priority DESC, available_at, enqueued_at"
+    INSERTED = (
+        "id",
+        "task_path",
+        "queue_name",
+        "backend_name",
+        "priority",
+        "args",
+        "kwargs",
+        "enqueued_at",
+        "run_after",
+        "available_at",
+    )
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        features = connection.features
+        self.connection = connection
+        self.postgresql = connection.vendor == "postgresql"
+        self.table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+        self.fields = {field.name: field for field in DBTaskResult._meta.concrete_fields}
+        self.lock = ""
+        if features.has_select_for_update_skip_locked:
+            self.lock = " FOR UPDATE SKIP LOCKED"
+        elif features.has_select_for_update:
+            self.lock = " FOR UPDATE"
+        # Rows per INSERT: within the parameter limit of SQLite (and of PostgreSQL with
+        # server-side binding), and well within MySQL's max_allowed_packet.
+        max_params = features.max_query_params or 65535
+        self.insert_chunk = min(max_params // len(self.INSERTED), 5000)
+        one_row = ", ".join(["%s"] * len(self.INSERTED))
+        self._insert_row = f"({one_row}, 'READY', '[]', '', '', '')"
+        self.mark_claimed = (
+            f"UPDATE {self.table} SET status = 'RUNNING', claimed_by = %s, "
+            "lease_expires_at = %s, last_attempted_at = %s, started_at = %s, worker_ids = %s "
+            "WHERE id = %s"
+        )
+
+    def prep(self, name: str, value: object) -> Any:
+        return self.fields[name].get_db_prep_save(value, self.connection)
+
+    def insert(self, rows: int) -> str:
+        columns = ", ".join(self.INSERTED)
+        values = ", ".join([self._insert_row] * rows)
+        return (
+            f"INSERT INTO {self.table} ({columns}, status, worker_ids, claimed_by, "
+            f"exception_class_path, traceback) VALUES {values}"
+        )
+
+    def insert_params(self, tasks: Sequence[NewTask]) -> list[Any]:
+        prep = self.prep
+        params: list[Any] = []
+        for task in tasks:
+            params += (
+                prep("id", task.id),
+                task.task_path,
+                task.queue_name,
+                task.backend_name,
+                task.priority,
+                prep("args", task.args),
+                prep("kwargs", task.kwargs),
+                prep("enqueued_at", task.enqueued_at),
+                prep("run_after", task.run_after),
+                prep("available_at", task.run_after or task.enqueued_at),
+            )
+        return params
+
+    def select_ready(self, claimant: Claimant, columns: str = "*") -> str:
+        queues = ""
+        if claimant.queue_names is not None and len(claimant.queue_names) == 1:
+            queues = " AND queue_name = %s"  # An equality: the index then gives the order.
+        elif claimant.queue_names is not None:
+            queues = f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
+        return (
+            f"SELECT {columns} FROM {self.table} WHERE status = 'READY' AND "
+            f"backend_name = %s{queues} AND available_at <= %s "
+            f"ORDER BY {self.ORDER} LIMIT 1{self.lock}"
+        )
+
+    def select_ready_params(self, claimant: Claimant, now: datetime) -> list[Any]:
+        queues = sorted(claimant.queue_names or ())
+        return [claimant.backend_name, *queues, self.prep("available_at", now)]
+
+    def mark_claimed_params(self, row: DBTaskResult) -> list[Any]:
+        return [
+            row.claimed_by,
+            self.prep("lease_expires_at", row.lease_expires_at),
+            self.prep("last_attempted_at", row.last_attempted_at),
+            self.prep("started_at", row.started_at),
+            self.prep("worker_ids", row.worker_ids),
+            self.prep("id", row.id),
+        ]
+
+    # PostgreSQL claims in one statement, and can finish and claim in one too.
+    def _claim_ctes(self, claimant: Claimant) -> str:
+        return (
+            f"next AS ({self.select_ready(claimant, 'id')}), "
+            f"claimed AS (UPDATE {self.table} AS t SET status = 'RUNNING', claimed_by = %s, "
+            "lease_expires_at = %s, last_attempted_at = %s, "
+            "started_at = COALESCE(t.started_at, %s), "
+            "worker_ids = t.worker_ids || jsonb_build_array(%s::text) "
+            "FROM next WHERE t.id = next.id RETURNING t.*)"
+        )
+
+    def claim(self, claimant: Claimant) -> str:
+        return f"WITH {self._claim_ctes(claimant)} SELECT * FROM claimed"
+
+    def claim_params(self, claimant: Claimant, now: datetime) -> list[Any]:
+        worker = claimant.worker_id
+        when = self.prep("last_attempted_at", now)
+        lease = self.prep("lease_expires_at", now + claimant.lease)
+        return [*self.select_ready_params(claimant, now), worker, lease, when, when, worker]
+
+    def finish_and_claim(self, outcome: Outcome, claimant: Claimant) -> str:
+        # Every sub-statement runs, and sees the table as it was before the statement.
+        # The outer join returns one row even when there is nothing to claim.
+        return (
+            f"WITH finished AS ({self.finish(outcome)} RETURNING 1), "
+            f"{self._claim_ctes(claimant)} "
+            "SELECT claimed.*, (SELECT count(*) FROM finished) AS finished "
+            "FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE"
+        )
+
+    def finish(self, outcome: Outcome) -> str:
+        error = ""
+        if outcome.status == TaskResultStatus.FAILED:
+            error = "exception_class_path = %s, traceback = %s, "
+        return (
+            f"UPDATE {self.table} SET status = %s, finished_at = %s, return_value = %s, "
+            f"{error}claimed_by = '', lease_expires_at = NULL "
+            "WHERE id = %s AND status = 'RUNNING' AND claimed_by = %s AND backend_name = %s"
+        )
+
+    def finish_params(self, outcome: Outcome, claimant: Claimant) -> list[Any]:
+        error: list[Any] = []
+        if outcome.status == TaskResultStatus.FAILED:
+            error = [outcome.exception_class_path, outcome.traceback]
+        return [
+            str(outcome.status),
+            self.prep("finished_at", outcome.finished_at),
+            self.prep("return_value", outcome.return_value),
+            *error,
+            self.prep("id", outcome.id),
+            claimant.worker_id,
+            claimant.backend_name,
+        ]
+
+
+# Per thread, like Django's connections.
+_local = threading.local()
+
+
+def _statements(using: str) -> _Statements:
+    connection = connections[using]
+    cache: dict[str, _Statements] = _local.__dict__.setdefault("statements", {})
+    statements = cache.get(using)
+    if statements is None or statements.connection is not connection:
+        statements = cache[using] = _Statements(connection)
+    return statements
+
+
+def is_lock_conflict(error: DatabaseError) -> bool:
+    """SQLite's "database is locked", a deadlock, a lock wait timeout: try again soon."""
+    cause = error.__cause__
+    if isinstance(cause, sqlite3.OperationalError):
+        return "is locked" in str(cause)
+    if getattr(cause, "sqlstate", None) in _PG_LOCK_CONFLICTS:
+        return True
+    return bool(error.args) and error.args[0] in _MYSQL_LOCK_CONFLICTS
+
+
+# serialization_failure, deadlock_detected, lock_not_available
+_PG_LOCK_CONFLICTS = ("40001", "40P01", "55P03")
+# ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+_MYSQL_LOCK_CONFLICTS = (1205, 1213)
+
+
+def is_retryable(error: DatabaseError, using: str) -> bool:
+    """
+    Whether trying again may succeed: after a lock conflict, or when the connection
+    broke (a new one is made). Otherwise the database refused the statement itself.
+    """
+    if is_lock_conflict(error):
+        return True
+    connection = connections[using]
+    if connection.connection is None:
+        return True
+    try:
+        return not connection.is_usable()
+    except Exception:
+        return True
+
+
+@contextmanager
+def _write_transaction(using: str) -> Generator[None, None, None]:
+    """
+    A transaction. On SQLite it takes the write lock as it begins (BEGIN IMMEDIATE), so
+    that two workers cannot both read the same ready task and then both claim it;
+    elsewhere SELECT ... FOR UPDATE SKIP LOCKED does that job.
+    """
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            yield
+        return
+    connection.ensure_connection()  # Connecting reads transaction_mode from the settings.
+    sqlite = cast(_SQLiteTransactionMode, connection)
+    mode = sqlite.transaction_mode
+    sqlite.transaction_mode = "IMMEDIATE"
+    try:
+        with transaction.atomic(using=using):
+            sqlite.transaction_mode = mode
+            yield
+    finally:
+        sqlite.transaction_mode = mode
+
+
+class _SQLiteTransactionMode(Protocol):
+    # Django's SQLite wrapper has it (Django 5.1+), django-stubs do not.
+    transaction_mode: str | None
+
+
+class EnqueueListener:
+    """
+    A connection of its own that LISTENs on PostgreSQL for the NOTIFY that migration
+    0002's trigger sends when tasks are inserted, so that an idle worker wakes at once.
+    """
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self._connection: psycopg.Connection[Any] | None = None
+
+    @classmethod
+    def for_database(cls, using: str) -> EnqueueListener | None:
+        """A listener, or None where there is nothing to listen to (not psycopg 3)."""
+        if connections[using].vendor != "postgresql":
+            return None
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+        return cls(using) if is_psycopg3 else None
+
+    def fileno(self) -> int:
+        """The socket to wait on; connects and LISTENs first if need be."""
+        if self._connection is None:
+            import psycopg
+
+            params = connections[self.using].get_connection_params()
+            connection = psycopg.Connection.connect(**params, autocommit=True)
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._connection = connection
+        return self._connection.fileno()
+
+    def consume(self) -> int:
+        """Read the notifications that have arrived, without waiting; return how many."""
+        if self._connection is None:
+            return 0
+        return sum(1 for _notify in self._connection.notifies(timeout=0))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()

@@ -1,0 +1,495 @@
+"""
+The worker behind `manage.py db_worker`: claims tasks from the table, runs each with the
+shared runner (django_tasks.execution), and stores the outcome. The queries are the
+model manager's; this module decides when to ask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import math
+import random
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Generator
+from functools import cache
+from types import FrameType
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connections, router
+from django.utils import timezone
+
+from ... import task_backends
+from ...base import (
+    DEFAULT_TASK_BACKEND_ALIAS,
+    DEFAULT_TASK_QUEUE_NAME,
+    TaskResult,
+    TaskResultStatus,
+)
+from ...exceptions import InvalidTask, InvalidTaskBackend
+from ...execution import record_failure, run_task
+from ...utils import get_module_path, get_random_id
+from .backend import MAX_NAME_LENGTH, DatabaseBackend, outcome_of, result_from_row
+from .exceptions import WorkerInterrupted
+from .models import (
+    Claimant,
+    DBTaskResult,
+    EnqueueListener,
+    Outcome,
+    is_lock_conflict,
+    is_retryable,
+)
+
+logger = logging.getLogger("django_tasks.backends.database")
+
+R = TypeVar("R")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+# Back-off after a database error: from the first delay, doubling up to the last.
+RETRY_DELAYS = (0.05, 30.0)
+# After "database is locked" (SQLite), try again soon: the writer is about to finish.
+LOCKED_RETRY_DELAY = 0.01
+
+
+class Worker:
+    """
+    Runs the tasks of one DatabaseBackend, one at a time, until stopped: by `stop()`
+    (SIGTERM/SIGINT, see `handling_signals`), by an empty queue with `batch`,
+    or after `max_tasks` tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend_name: str = DEFAULT_TASK_BACKEND_ALIAS,
+        queue_names: Collection[str] | None = (DEFAULT_TASK_QUEUE_NAME,),
+        interval: float = 1.0,
+        batch: bool = False,
+        max_tasks: int | None = None,
+        worker_id: str | None = None,
+        startup_delay: bool = True,
+    ) -> None:
+        backend = task_backends[backend_name]
+        if not isinstance(backend, DatabaseBackend):
+            raise InvalidTaskBackend(
+                f"Task backend {backend_name!r} is a {type(backend).__qualname__}, not a "
+                "DatabaseBackend: db_worker runs database tasks only."
+            )
+        if not math.isfinite(interval) or interval < 0:
+            raise ValueError(f"interval must be a number of seconds >= 0, not {interval!r}.")
+        if max_tasks is not None and max_tasks < 1:
+            raise ValueError(f"max_tasks must be at least 1, not {max_tasks!r}.")
+        worker_id = get_random_id() if worker_id is None else worker_id
+        if not 0 < len(worker_id) <= MAX_NAME_LENGTH:
+            raise ValueError(f"A worker id has 1 to {MAX_NAME_LENGTH} characters: {worker_id!r}.")
+        if queue_names is not None and not all(queue_names):
+            raise ValueError(f"Queue names cannot be empty: {sorted(queue_names)!r}.")
+
+        self.backend = backend
+        self.claimant = Claimant(
+            worker_id=worker_id,
+            backend_name=backend_name,
+            queue_names=None if queue_names is None else frozenset(queue_names),
+            lease=backend.worker_timeout,
+        )
+        self.interval = interval
+        self.batch = batch
+        self.max_tasks = max_tasks
+        self.startup_delay = startup_delay
+        self.using = router.db_for_write(DBTaskResult)
+        # Renew leases, and look for lost tasks, four times per WORKER_TIMEOUT.
+        self.heartbeat_interval = backend.worker_timeout.total_seconds() / 4
+
+        self.tasks_run = 0  # Claimed tasks dealt with: run, or failed as corrupt.
+        self.stopping = False  # Finish the current task, then stop.
+        self.stopped_at_once = False  # A second signal: stop now.
+        self._interruptible = False  # A task's function is running in this thread.
+        self.holding = False  # This worker holds a claimed task (see _Heartbeat).
+        self._next_reclaim = 0.0
+        self._listener: EnqueueListener | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+
+    @property
+    def worker_id(self) -> str:
+        return self.claimant.worker_id
+
+    # --- control ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop after the current task (from any thread)."""
+        self.stopping = True
+        self._wake()
+
+    @contextlib.contextmanager
+    def handling_signals(self) -> Generator[None, None, None]:
+        """SIGTERM and SIGINT stop after the current task; a second one stops at once."""
+        previous = {signum: signal.signal(signum, self.handle_signal) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def handle_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if not self.stopping:
+            logger.warning(
+                "Worker %s received %s: stopping after the current task (send it again to "
+                "stop at once).",
+                self.worker_id,
+                name,
+            )
+            self.stop()
+            return
+        logger.warning("Worker %s received %s again: stopping at once.", self.worker_id, name)
+        self.stopped_at_once = True
+        self._wake()
+        if self._interruptible and threading.current_thread() is threading.main_thread():
+            self._interruptible = False
+            # Raised in the task's frame: run_task records it as the task's failure.
+            raise WorkerInterrupted(
+                f"Worker {self.worker_id} received {name} twice and stopped while this task "
+                "was running."
+            )
+
+    # --- the loop -----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run tasks until stopped. Raises WorkerInterrupted if a task was cut short."""
+        logger.info(
+            "Worker %s starting: backend %r, queues %s.",
+            self.worker_id,
+            self.claimant.backend_name,
+            "*"
+            if self.claimant.queue_names is None
+            else ",".join(sorted(self.claimant.queue_names)),
+        )
+        self._listener = EnqueueListener.for_database(self.using)
+        heartbeat = _Heartbeat(self)
+        heartbeat.start()
+        try:
+            if self.startup_delay:
+                # Workers started together do not all hit the table at once.
+                self._sleep(random.uniform(0, min(self.interval, 1.0)))
+            self._work()
+        finally:
+            heartbeat.stop()
+            if self._listener is not None:
+                self._listener.close()
+            logger.info("Worker %s stopped after %d tasks.", self.worker_id, self.tasks_run)
+
+    def _work(self) -> None:
+        while not self._should_stop():
+            self._reclaim_if_due()
+            row = self._claim()
+            # Each finish claims the next task in the same transaction.
+            while row is not None:
+                row = self._process(row)
+                self._reclaim_if_due()
+            if self._should_stop():
+                return
+            if self.batch:
+                logger.info("Worker %s: no task is ready; stopping (--batch).", self.worker_id)
+                return
+            self._wait_for_work()
+
+    def _should_stop(self) -> bool:
+        return (
+            self.stopping
+            or self.stopped_at_once
+            or (self.max_tasks is not None and self.tasks_run >= self.max_tasks)
+        )
+
+    def _wants_another(self) -> bool:
+        """Whether to claim a next task along with the current task's outcome."""
+        if self.stopping or self.stopped_at_once:
+            return False
+        return self.max_tasks is None or self.tasks_run + 1 < self.max_tasks
+
+    def _claim(self) -> DBTaskResult | None:
+        self._consume_notifications()
+        row = self._retrying("claim a task", lambda: DBTaskResult.objects.claim_next(self.claimant))
+        self.holding = row is not None
+        return row
+
+    def _process(self, row: DBTaskResult) -> DBTaskResult | None:
+        """Run a claimed task and store its outcome; return the next claimed task, if any."""
+        started = time.monotonic()
+        try:
+            result = result_from_row(row)
+            _check_arguments_fit(result)
+        except InvalidTask as exc:
+            return self._fail_unrunnable(row, exc)
+
+        next_row: DBTaskResult | None = None
+
+        def save_outcome(result: TaskResult[Any]) -> None:
+            nonlocal next_row
+            self._interruptible = False
+            next_row = self._store(result)
+
+        self._interruptible = True
+        try:
+            if self.stopped_at_once:  # The second signal came before the task started.
+                raise WorkerInterrupted(f"Worker {self.worker_id} stopped before this task ran.")
+            run_task(result, save_outcome=save_outcome)
+        except WorkerInterrupted as exc:
+            if not result.is_finished:  # Stopped before the function ran.
+                record_failure(result, exc)
+                self._store(result)
+            raise
+        except Exception:
+            # run_task records what the task raises, so this came from a signal receiver.
+            logger.exception("Worker %s: a task signal receiver raised.", self.worker_id)
+            if not result.is_finished:
+                record_failure(result, _ReceiverFailed("A task_started receiver raised."))
+                next_row = self._store(result)
+        finally:
+            self._interruptible = False
+        self.tasks_run += 1
+        logger.info(
+            "Task id=%s path=%s status=%s duration=%.3fs",
+            result.id,
+            result.task.module_path,
+            result.status,
+            time.monotonic() - started,
+        )
+        return next_row
+
+    def _fail_unrunnable(self, row: DBTaskResult, exc: InvalidTask) -> DBTaskResult | None:
+        logger.error("Task id=%s path=%s status=FAILED: %s", row.id, row.task_path, exc)
+        outcome = Outcome(
+            id=row.id,
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            exception_class_path=get_module_path(type(exc)),
+            traceback=f"{get_module_path(type(exc))}: {exc}\n",
+        )
+        next_row = self._store_outcome(lambda: outcome)
+        self.tasks_run += 1
+        return next_row
+
+    def _store(self, result: TaskResult[Any]) -> DBTaskResult | None:
+        """Store a finished result's outcome (and claim the next task); retried until done."""
+        refused = False
+
+        def outcome() -> Outcome:
+            return outcome_of(result)
+
+        def on_refused(exc: DatabaseError) -> Callable[[], Outcome]:
+            # The database will not take this outcome (a return value too large for it,
+            # say): store that failure instead.
+            nonlocal refused
+            if refused:
+                return outcome
+            refused = True
+            record_failure(result, exc)
+            return outcome
+
+        return self._store_outcome(outcome, on_refused)
+
+    def _store_outcome(
+        self,
+        outcome: Callable[[], Outcome],
+        on_refused: Callable[[DatabaseError], Callable[[], Outcome]] | None = None,
+    ) -> DBTaskResult | None:
+        delay = RETRY_DELAYS[0]
+        while True:
+            claim_next = self._wants_another()
+            try:
+                stored, next_row = DBTaskResult.objects.finish(
+                    outcome(), self.claimant, claim_next=claim_next
+                )
+            except DatabaseError as exc:
+                if self.stopped_at_once:
+                    logger.error(
+                        "Worker %s: stopping at once without storing a task's outcome: %s",
+                        self.worker_id,
+                        exc,
+                    )
+                    self.holding = False
+                    return None
+                if on_refused is not None and not is_retryable(exc, self.using):
+                    logger.error(
+                        "Worker %s: the database refused a task's outcome; storing the "
+                        "refusal as its failure: %s",
+                        self.worker_id,
+                        exc,
+                    )
+                    outcome = on_refused(exc)
+                    on_refused = None
+                    continue
+                delay = self._back_off("store a task's outcome", exc, delay)
+                continue
+            if not stored:
+                logger.warning(
+                    "Worker %s: a task's lease expired and another worker took it back; its "
+                    "outcome here was not stored.",
+                    self.worker_id,
+                )
+            self.holding = next_row is not None
+            return next_row
+
+    def _reclaim_if_due(self) -> None:
+        if time.monotonic() < self._next_reclaim:
+            return
+        self._next_reclaim = time.monotonic() + self.heartbeat_interval
+        try:
+            lost = DBTaskResult.objects.reclaim_stale(
+                self.claimant.backend_name, fail=self.backend.fail_lost_tasks
+            )
+        except DatabaseError as exc:
+            logger.warning("Worker %s: could not look for lost tasks: %s", self.worker_id, exc)
+            self._reset_connection()
+            return
+        for task in lost:
+            logger.warning(
+                "Task id=%s path=%s was lost by worker %s; %s.",
+                task.id,
+                task.task_path,
+                task.worker_id,
+                "marked FAILED" if self.backend.fail_lost_tasks else "it will run again",
+            )
+
+    def _retrying(self, what: str, operation: Callable[[], R]) -> R | None:
+        """`operation()`, tried again after database errors; None if stopped meanwhile."""
+        delay = RETRY_DELAYS[0]
+        while not self._should_stop():
+            try:
+                return operation()
+            except DatabaseError as exc:
+                delay = self._back_off(what, exc, delay)
+        return None
+
+    def _back_off(self, what: str, exc: DatabaseError, delay: float) -> float:
+        """Log, reconnect if need be, and sleep; return the next delay."""
+        if is_lock_conflict(exc):
+            logger.debug("Worker %s: could not %s (%s); retrying.", self.worker_id, what, exc)
+            self._sleep(LOCKED_RETRY_DELAY)
+            return delay
+        logger.warning(
+            "Worker %s: could not %s: %s: %s; retrying in %.2fs.",
+            self.worker_id,
+            what,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        self._reset_connection()
+        self._sleep(delay)
+        return min(delay * 2, RETRY_DELAYS[1])
+
+    def _reset_connection(self) -> None:
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            return
+        try:
+            connection.close()
+        except DatabaseError:
+            connection.connection = None
+
+    # --- waiting ------------------------------------------------------------------
+
+    def _wait_for_work(self) -> None:
+        """Wait for an enqueue's notification (PostgreSQL), `interval`, or stop()."""
+        listener = self._listener
+        if listener is None:
+            self._sleep(self.interval)
+            return
+        try:
+            self._sleep(self.interval, listener.fileno())
+        except Exception as exc:  # The listening connection broke: poll until it is back.
+            logger.warning(
+                "Worker %s: lost the connection that waits for new tasks (%s); polling.",
+                self.worker_id,
+                exc,
+            )
+            self._close_listener()
+            self._sleep(self.interval)
+
+    def _consume_notifications(self) -> None:
+        # Before a claim: a notification that arrives after this wakes the next wait.
+        if self._listener is None:
+            return
+        try:
+            self._listener.consume()
+        except Exception:
+            self._close_listener()
+
+    def _close_listener(self) -> None:
+        # The next wait connects again.
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+
+    def _sleep(self, seconds: float, *also: int) -> None:
+        """Sleep, waking early for stop(), or when a file descriptor in `also` is readable."""
+        if self._should_stop():
+            return
+        select.select([self._wake_reader.fileno(), *also], [], [], seconds)
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_reader.recv(512):
+                pass
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # Full: it is awake already.
+            self._wake_writer.send(b"\0")
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the leases of the worker's tasks, on a database connection of its own."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name=f"heartbeat {worker.worker_id}", daemon=True)
+        self.worker = worker
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        worker = self.worker
+        try:
+            while not self._stopped.wait(worker.heartbeat_interval):
+                if not worker.holding:
+                    continue
+                try:
+                    DBTaskResult.objects.renew_leases(worker.claimant)
+                except DatabaseError as exc:
+                    logger.warning(
+                        "Worker %s: could not renew its leases: %s", worker.worker_id, exc
+                    )
+                    connections[worker.using].close()
+        finally:
+            connections[worker.using].close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
+class _ReceiverFailed(Exception):
+    pass
+
+
+def _check_arguments_fit(result: TaskResult[Any]) -> None:
+    task = result.task
+    context: list[object] = [None] if task.takes_context else []
+    try:
+        _signature(task.func).bind(*context, *result.args, **result.kwargs)
+    except TypeError as e:
+        raise InvalidTask(
+            f"The stored arguments of task result {result.id} no longer fit "
+            f"{task.module_path}{_signature(task.func)}: {e} (args={result.args!r}, "
+            f"kwargs={result.kwargs!r})."
+        ) from e
+
+
+@cache
+def _signature(func: Callable[..., object]) -> inspect.Signature:
+    return inspect.signature(func)

@@ -9,6 +9,7 @@ before every measurement; the same no-op task (benchproject/tasks.py) runs on bo
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -206,6 +207,11 @@ class Bench:
         exited = time.time()
         stats = self.driver(side, config, "stats")
         if stats["statuses"] != {"SUCCESSFUL": self.n}:
+            if not stats["first_start"] or not stats["last_finish"]:
+                raise RuntimeError(
+                    f"{side.name} {measure}: the workers ran no task ({stats['statuses']}); "
+                    f"see their logs in {self.work}"
+                )
             self.notes.append(f"{side.label} {measure} {config.key}: statuses {stats['statuses']}")
         self.record(config, side, measure, self.n / (stats["last_finish"] - stats["first_start"]))
         self.record(config, side, f"{measure}_startup", stats["first_start"] - spawned)
@@ -299,7 +305,8 @@ def create_databases(bench: Bench, sides: list[Side], configs: list[Config]) -> 
     for db in sorted({config.db for config in configs}):
         for side in sides:
             if db == "postgresql":
-                name = f"bench_{side.name}"
+                # The process id keeps concurrent runs on a shared server apart.
+                name = f"bench_{side.name}_{os.getpid()}"
                 with pg_connect() as conn:
                     conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                     conn.execute(f"CREATE DATABASE {name}")
@@ -318,7 +325,7 @@ def create_databases(bench: Bench, sides: list[Side], configs: list[Config]) -> 
 def drop_databases(bench: Bench) -> None:
     for (_, db), name in bench.databases.items():
         if db == "postgresql":
-            with pg_connect() as conn:
+            with contextlib.suppress(Exception), pg_connect() as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -536,29 +543,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-"))
     bench = Bench(args.n, args.runs, args.latency_samples, args.latency_gap, work)
     print(f"== N={args.n}, {args.runs} runs, configs {args.configs}; work dir {work}")
-    create_databases(bench, sides, configs)
-
-    calibration = []
     on_pg = any(c.db == "postgresql" for c in configs)
-    if on_pg:
-        calibration_db = bench.databases[sides[0].name, "postgresql"]
-        calibration.append(raw_commit_rate(calibration_db))
-
-    for config in configs:
-        print(f"== {config.db_label}, CONN_MAX_AGE={config.conn_max_age}")
-        for run in range(args.runs):
-            # Alternate who goes first, so that drift on a shared machine hits both sides.
-            for side in sides if run % 2 == 0 else sides[::-1]:
-                started = time.perf_counter()
-                bench.measure_round(side, config, run)
-                print(f"   run {run + 1}: {side.name} in {time.perf_counter() - started:.1f} s")
-        for side in sides:
-            started = time.perf_counter()
-            bench.measure_latency(side, config)
-            print(f"   M4: {side.name} in {time.perf_counter() - started:.1f} s")
-
-    if on_pg:
-        calibration.append(raw_commit_rate(calibration_db))
+    try:
+        create_databases(bench, sides, configs)
+        calibration = measure_all(bench, sides, configs)
+    except BaseException:
+        print(f"== failed: the work dir {work} is kept, with the workers' logs", file=sys.stderr)
+        drop_databases(bench)
+        raise
+    if args.keep:
+        print(f"== kept {work} and the databases {', '.join(bench.databases.values())}")
+    else:
+        drop_databases(bench)
+        shutil.rmtree(work)
     elapsed = time.perf_counter() - began
 
     header = [
@@ -583,14 +580,30 @@ def main() -> int:
     print(text)
     args.output.write_text(text)
     print(f"== written to {args.output} in {elapsed / 60:.1f} min")
-
-    if args.keep:
-        print(f"== kept {work} and the bench_* databases")
-    else:
-        if on_pg:
-            drop_databases(bench)
-        shutil.rmtree(work)
     return status
+
+
+def measure_all(bench: Bench, sides: list[Side], configs: list[Config]) -> list[float]:
+    """Every measure for every configuration; returns the raw commit rates before and after."""
+    calibration = []
+    pg_databases = [name for (_, db), name in bench.databases.items() if db == "postgresql"]
+    if pg_databases:
+        calibration.append(raw_commit_rate(pg_databases[0]))
+    for config in configs:
+        print(f"== {config.db_label}, CONN_MAX_AGE={config.conn_max_age}")
+        for run in range(bench.runs):
+            # Alternate who goes first, so that drift on a shared machine hits both sides.
+            for side in sides if run % 2 == 0 else sides[::-1]:
+                started = time.perf_counter()
+                bench.measure_round(side, config, run)
+                print(f"   run {run + 1}: {side.name} in {time.perf_counter() - started:.1f} s")
+        for side in sides:
+            started = time.perf_counter()
+            bench.measure_latency(side, config)
+            print(f"   M4: {side.name} in {time.perf_counter() - started:.1f} s")
+    if pg_databases:
+        calibration.append(raw_commit_rate(pg_databases[0]))
+    return calibration
 
 
 def git_revision() -> str:

@@ -59,10 +59,8 @@ def main() -> None:
         if result.status == TaskResultStatus.SUCCESSFUL:
             outcome = repr(result.return_value)
         else:
-            error = result.errors[-1]
-            outcome = (
-                f"{error.exception_class.__name__}: {error.traceback.strip().splitlines()[-1]}"
-            )
+            # The traceback's last line names the exception and its message.
+            outcome = result.errors[-1].traceback.strip().splitlines()[-1]
         print(f"   {result.task.name:<15} {result.status:<11} {result.attempts:<8} {outcome}")
 
     print("5. Type-check example/mistakes.py, which calls enqueue wrongly on purpose")
@@ -75,15 +73,15 @@ def show_type_errors() -> None:
         print("   pyright is not installed in this virtualenv; run `make demo`.")
         return
     checked = subprocess.run(
-        [pyright, "--pythonpath", sys.executable, str(HERE / "mistakes.py")],
+        [pyright, "--project", str(HERE / "pyrightconfig.json"), "--pythonpath", sys.executable],
         cwd=HERE,
         capture_output=True,
         text=True,
     )
-    errors = [line.strip() for line in checked.stdout.splitlines() if " - error: " in line]
-    for line in errors:
-        print("   " + line.split("/example/", 1)[-1])
-    print(f"   pyright found {len(errors)} errors before anything ran.")
+    report = checked.stdout.splitlines()
+    for line in report[1:-1]:  # Between the file name and the summary: each error.
+        print("   " + line.strip().replace("\xa0", " ").replace(str(HERE) + "/", ""))
+    print(f"   pyright: {report[-1] if report else checked.stderr.strip()}")
 
 
 if __name__ == "__main__":

@@ -35,5 +35,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_tasks": {"handlers": ["console"], "level": "WARNING"}},
+    # The worker prints a line per task; keep failure tracebacks out of the demo's output.
+    "loggers": {"django_tasks": {"handlers": ["console"], "level": "CRITICAL"}},
 }

@@ -11,6 +11,7 @@ before every measurement; the same no-op task (benchproject/tasks.py) runs on bo
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -248,8 +249,8 @@ class Bench:
 
 def percentile(ordered: list[float], p: float) -> float:
     """Nearest-rank percentile of a sorted list."""
-    rank = max(1, round(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
 
 
 # --- set-up ---------------------------------------------------------------------------

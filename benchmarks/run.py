@@ -427,7 +427,19 @@ def report(bench: Bench, configs: list[Config], header: list[str]) -> str:
         "| detail | database | CONN_MAX_AGE | ours | django-tasks-db |",
         "|---|---|---|--:|--:|",
     ]
+
+    def runs(config: Config, side: str, measure: str) -> str:
+        values = bench.results.get(config.key, {}).get(side, {}).get(measure)
+        return " / ".join(f"{value:,.0f}" for value in values) if values else "—"
+
     for config in configs:
+        for measure, label in (("m1", "M1"), ("m2", "M2"), ("m3", "M3"), ("bulk", "bulk")):
+            ours, theirs = runs(config, "ours", measure), runs(config, "theirs", measure)
+            if (ours, theirs) != ("—", "—"):
+                details.append(
+                    f"| {label}, each run (tasks/s) | {config.db_label} | {config.cma_label} "
+                    f"| {ours} | {theirs} |"
+                )
         for measure, label in (
             ("m2_startup", "M2 worker spawn → first task"),
             ("m2_wall", "M2 worker spawn → exit"),

@@ -164,14 +164,16 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 stored = cursor.rowcount == 1
             return stored, self._claim_in_transaction(using, sql, claimant, now)
 
-    def renew_leases(self, claimant: Claimant, now: datetime | None = None) -> int:
-        """Extend the leases of the tasks the claimant is running (its heartbeat)."""
+    def renew_lease(self, id: uuid.UUID, claimant: Claimant, now: datetime | None = None) -> bool:
+        """Extend the lease of a task the claimant is running (its heartbeat)."""
         now = now or timezone.now()
-        return (
+        renewed = (
             self._held_by(claimant)
             .using(self._write_db())
+            .filter(pk=id)
             .update(lease_expires_at=now + claimant.lease)
         )
+        return renewed == 1
 
     def reclaim_stale(
         self, backend_name: str, *, fail: bool, now: datetime | None = None
@@ -204,10 +206,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             else "The task was made READY to run again."
         )
         changes: dict[str, Any] = {
-            "status": TaskResultStatus.FAILED if fail else TaskResultStatus.READY,
-            "claimed_by": "",
-            "lease_expires_at": None,
-            "exception_class_path": WORKER_LOST_PATH,
+            # First: MySQL assigns in order, and this reads claimed_by before it is cleared.
             "traceback": Concat(
                 Value(f"{WORKER_LOST_PATH}: Worker "),
                 "claimed_by",
@@ -217,6 +216,10 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 ),
                 output_field=models.TextField(),
             ),
+            "exception_class_path": WORKER_LOST_PATH,
+            "status": TaskResultStatus.FAILED if fail else TaskResultStatus.READY,
+            "claimed_by": "",
+            "lease_expires_at": None,
         }
         if fail:
             changes["finished_at"] = now

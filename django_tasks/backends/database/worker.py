@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Generator
 from functools import cache
 from types import FrameType
@@ -110,7 +111,7 @@ class Worker:
         self.stopping = False  # Finish the current task, then stop.
         self.stopped_at_once = False  # A second signal: stop now.
         self._interruptible = False  # A task's function is running in this thread.
-        self.holding = False  # This worker holds a claimed task (see _Heartbeat).
+        self.current: uuid.UUID | None = None  # The claimed task (see _Heartbeat).
         self._next_reclaim = 0.0
         self._listener: EnqueueListener | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -190,16 +191,15 @@ class Worker:
         while not self._should_stop():
             self._reclaim_if_due()
             row = self._claim()
-            # Each finish claims the next task in the same transaction.
+            if row is None:
+                if self.batch:
+                    logger.info("Worker %s: no task is ready; stopping (--batch).", self.worker_id)
+                    return
+                self._wait_for_work()
+            # Each outcome is stored with the next task's claim, in one transaction.
             while row is not None:
                 row = self._process(row)
                 self._reclaim_if_due()
-            if self._should_stop():
-                return
-            if self.batch:
-                logger.info("Worker %s: no task is ready; stopping (--batch).", self.worker_id)
-                return
-            self._wait_for_work()
 
     def _should_stop(self) -> bool:
         return (
@@ -217,7 +217,7 @@ class Worker:
     def _claim(self) -> DBTaskResult | None:
         self._consume_notifications()
         row = self._retrying("claim a task", lambda: DBTaskResult.objects.claim_next(self.claimant))
-        self.holding = row is not None
+        self.current = None if row is None else row.pk
         return row
 
     def _process(self, row: DBTaskResult) -> DBTaskResult | None:
@@ -273,70 +273,64 @@ class Worker:
             exception_class_path=get_module_path(type(exc)),
             traceback=f"{get_module_path(type(exc))}: {exc}\n",
         )
-        next_row = self._store_outcome(lambda: outcome)
+        next_row = self._store_outcome(outcome)
         self.tasks_run += 1
         return next_row
 
     def _store(self, result: TaskResult[Any]) -> DBTaskResult | None:
         """Store a finished result's outcome (and claim the next task); retried until done."""
-        refused = False
-
-        def outcome() -> Outcome:
-            return outcome_of(result)
-
-        def on_refused(exc: DatabaseError) -> Callable[[], Outcome]:
-            # The database will not take this outcome (a return value too large for it,
-            # say): store that failure instead.
-            nonlocal refused
-            if refused:
-                return outcome
-            refused = True
-            record_failure(result, exc)
-            return outcome
-
-        return self._store_outcome(outcome, on_refused)
+        return self._store_outcome(outcome_of(result), result)
 
     def _store_outcome(
-        self,
-        outcome: Callable[[], Outcome],
-        on_refused: Callable[[DatabaseError], Callable[[], Outcome]] | None = None,
+        self, outcome: Outcome, result: TaskResult[Any] | None = None
     ) -> DBTaskResult | None:
         delay = RETRY_DELAYS[0]
+        refused = False
         while True:
-            claim_next = self._wants_another()
             try:
                 stored, next_row = DBTaskResult.objects.finish(
-                    outcome(), self.claimant, claim_next=claim_next
+                    outcome, self.claimant, claim_next=self._wants_another()
                 )
             except DatabaseError as exc:
                 if self.stopped_at_once:
-                    logger.error(
-                        "Worker %s: stopping at once without storing a task's outcome: %s",
-                        self.worker_id,
-                        exc,
-                    )
-                    self.holding = False
+                    self._give_up_on(outcome, "stopping at once", exc)
                     return None
-                if on_refused is not None and not is_retryable(exc, self.using):
-                    logger.error(
-                        "Worker %s: the database refused a task's outcome; storing the "
-                        "refusal as its failure: %s",
-                        self.worker_id,
-                        exc,
-                    )
-                    outcome = on_refused(exc)
-                    on_refused = None
+                if is_retryable(exc, self.using):
+                    delay = self._back_off("store a task's outcome", exc, delay)
                     continue
-                delay = self._back_off("store a task's outcome", exc, delay)
+                if result is None or refused:
+                    self._give_up_on(outcome, "the database refuses it", exc)
+                    return None
+                # The database will not take this outcome (a return value too large for
+                # it, say): store that refusal as the task's failure instead.
+                logger.error(
+                    "Task id=%s: the database refused its outcome (%s); storing that as its "
+                    "failure.",
+                    outcome.id,
+                    exc,
+                )
+                record_failure(result, exc)
+                outcome = outcome_of(result)
+                refused = True
                 continue
             if not stored:
                 logger.warning(
-                    "Worker %s: a task's lease expired and another worker took it back; its "
+                    "Task id=%s: its lease expired and another worker took it back; its "
                     "outcome here was not stored.",
-                    self.worker_id,
+                    outcome.id,
                 )
-            self.holding = next_row is not None
+            self.current = None if next_row is None else next_row.pk
             return next_row
+
+    def _give_up_on(self, outcome: Outcome, why: str, exc: DatabaseError) -> None:
+        logger.error(
+            "Task id=%s: its outcome could not be stored (%s: %s); it stays RUNNING until "
+            "its lease expires.",
+            outcome.id,
+            why,
+            exc,
+        )
+        self.current = None
 
     def _reclaim_if_due(self) -> None:
         if time.monotonic() < self._next_reclaim:
@@ -456,10 +450,11 @@ class _Heartbeat(threading.Thread):
         worker = self.worker
         try:
             while not self._stopped.wait(worker.heartbeat_interval):
-                if not worker.holding:
+                current = worker.current
+                if current is None:
                     continue
                 try:
-                    DBTaskResult.objects.renew_leases(worker.claimant)
+                    DBTaskResult.objects.renew_lease(current, worker.claimant)
                 except DatabaseError as exc:
                     logger.warning(
                         "Worker %s: could not renew its leases: %s", worker.worker_id, exc

@@ -1,5 +1,6 @@
 """Test settings on SQLite; settings_postgres and settings_mysql swap the database."""
 
+import json
 import os
 from typing import Any
 
@@ -15,6 +16,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_tasks",
+    "django_tasks.backends.database",
     "tests",
 ]
 
@@ -46,7 +48,13 @@ DATABASES: dict[str, dict[str, Any]] = {
         # A file, not :memory:, so worker subprocesses see the same database.
         "NAME": os.environ.get("DJANGO_TASKS_SQLITE_NAME", "tests-default.sqlite3"),
         "TEST": {"NAME": os.environ.get("DJANGO_TASKS_SQLITE_TEST_NAME", "tests-test.sqlite3")},
-    }
+    },
+    # A second database, for the tests of multi-database projects (always SQLite).
+    "other": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": "tests-other.sqlite3",
+        "TEST": {"NAME": "tests-other-test.sqlite3"},
+    },
 }
 
 TASKS: dict[str, dict[str, Any]] = {
@@ -57,5 +65,14 @@ TASKS: dict[str, dict[str, Any]] = {
     "dummy": {
         "BACKEND": "django_tasks.backends.dummy.DummyBackend",
         "QUEUES": [],
+    },
+    "database": {
+        "BACKEND": "django_tasks.backends.database.DatabaseBackend",
+        "QUEUES": [],
+        # Most tests run inside a transaction that never commits; the tests of
+        # ENQUEUE_ON_COMMIT turn it on.
+        "ENQUEUE_ON_COMMIT": False,
+        # Worker subprocesses of the tests get theirs from the environment (JSON).
+        "OPTIONS": json.loads(os.environ.get("DJANGO_TASKS_DATABASE_OPTIONS", "{}")),
     },
 }

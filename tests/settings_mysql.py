@@ -1,3 +1,5 @@
+import os
+
 from .settings import *  # noqa: F403
 from .settings import DATABASES
 
@@ -5,7 +7,8 @@ DATABASES["default"] = {
     "ENGINE": "django.db.backends.mysql",
     "HOST": "127.0.0.1",
     "PORT": 3306,
-    "NAME": "test",
+    # Worker subprocesses of the tests are pointed at the test database.
+    "NAME": os.environ.get("DJANGO_TASKS_DB_NAME", "test"),
     "USER": "root",
     "PASSWORD": "",
     "OPTIONS": {"charset": "utf8mb4"},

@@ -193,6 +193,8 @@ def test_each_task_is_warned_about_once_however_often_it_is_redeclared() -> None
     assert len(json_warnings_for("tests.test_checks.pair")) == 1
 
 
+# Django 6's check command runs every database's checks too (a JSONField's, for one).
+@pytest.mark.django_db(databases="__all__")
 def test_check_command_shows_the_warnings() -> None:
     stderr = StringIO()
 

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_tasks import TaskResult
+from django_tasks.backends.database.models import DBTaskResult
 
 from . import db_tasks
 from .db_support import run_worker
@@ -118,3 +119,18 @@ def test_change_page_is_read_only(admin_client: Client) -> None:
 
 def test_tasks_cannot_be_added_by_hand(admin_client: Client) -> None:
     assert admin_client.get(reverse(ADD)).status_code == 403
+
+
+def test_changelist_filters_by_status_queue_and_backend(admin_client: Client) -> None:
+    response = admin_client.get(reverse(CHANGELIST))
+
+    titles = [spec.title for spec in response.context["cl"].filter_specs]
+    assert titles == ["status", "queue name", "backend name"]
+
+
+def test_tasks_cannot_be_deleted_by_hand(admin_client: Client) -> None:
+    result = db_tasks.add.enqueue(1, 2)
+    delete = reverse("admin:django_tasks_database_dbtaskresult_delete", args=[result.id])
+
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert DBTaskResult.objects.filter(pk=result.id).exists()

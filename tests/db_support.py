@@ -1,0 +1,104 @@
+"""Helpers for the database backend's tests: in-process workers and worker subprocesses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from django_tasks import TaskResult
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# How long a test waits for a worker subprocess before failing (not a speed claim).
+PATIENCE = 60.0
+
+
+def run_worker(**options: Any) -> Worker:
+    """Run a worker of the "database" backend in this thread until the queue is empty."""
+    options = {"backend_name": "database", "batch": True, "startup_delay": False, **options}
+    worker = Worker(**options)
+    worker.run()
+    return worker
+
+
+def row_of(result: TaskResult[Any]) -> DBTaskResult:
+    return DBTaskResult.objects.get(pk=result.id)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = PATIENCE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Gave up after {timeout:.0f}s waiting for {what}.")
+        time.sleep(0.02)
+
+
+class WorkerProcess:
+    """`manage.py db_worker` in a subprocess, on this test run's database."""
+
+    def __init__(self, *args: str, options: dict[str, Any] | None = None) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+            # The test database, not the NAME in the settings.
+            "DJANGO_TASKS_DB_NAME": str(connection.settings_dict["NAME"]),
+            "DJANGO_TASKS_SQLITE_NAME": str(connection.settings_dict["NAME"]),
+            "DJANGO_TASKS_DATABASE_OPTIONS": json.dumps(options or {}),
+        }
+        command = [sys.executable, "-m", "django", "db_worker", "--backend", "database"]
+        # A file, not a pipe: a chatty worker never blocks on a full pipe.
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop)
+        self.process = subprocess.Popen(
+            [*command, "--no-startup-delay", "-v", "2", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.wait()
+
+    def wait(self, timeout: float = PATIENCE) -> int:
+        """Wait for the worker to exit; return its exit status."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"The worker did not exit within {timeout:.0f}s:\n{self.output}"
+            ) from None
+
+    def stop(self) -> None:
+        """Kill the worker if it still runs, and let go of its output."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._log.close()

@@ -1,0 +1,569 @@
+"""The database worker, driven in this process: what it claims, runs and records."""
+
+import logging
+import sqlite3
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from pytest_django import Settings
+
+from django_tasks import TaskResult, TaskResultStatus
+from django_tasks.backends.database import DatabaseBackend
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.worker import Worker
+from django_tasks.exceptions import InvalidTaskBackend
+from django_tasks.signals import task_finished, task_started
+
+from . import db_tasks
+from .db_support import row_of, run_worker
+
+pytestmark = pytest.mark.django_db
+
+DATABASE_BACKEND = "django_tasks.backends.database.DatabaseBackend"
+
+
+def order_of_runs(results: list[TaskResult[Any]]) -> list[int]:
+    """The indexes of `results` in the order their tasks started."""
+    started = [row_of(result).started_at for result in results]
+    return sorted(range(len(results)), key=lambda index: started[index] or timezone.now())
+
+
+# --- running tasks ---------------------------------------------------------------
+
+
+def test_runs_ready_tasks_and_stores_what_they_return() -> None:
+    first = db_tasks.add.enqueue(1, 2)
+    second = db_tasks.echo.enqueue({"nested": [1, "two"]})
+
+    worker = run_worker()
+
+    assert worker.tasks_run == 2
+    assert db_tasks.add.get_result(first.id).return_value == 3
+    assert db_tasks.echo.get_result(second.id).return_value == {"nested": [1, "two"]}
+
+
+def test_runs_async_tasks() -> None:
+    result = db_tasks.async_add.enqueue(2, 3)
+
+    run_worker()
+
+    assert db_tasks.async_add.get_result(result.id).return_value == 5
+
+
+def test_records_a_failure_with_its_exception_and_traceback() -> None:
+    result = db_tasks.fail.enqueue("boom")
+
+    run_worker()
+
+    failed = db_tasks.fail.get_result(result.id)
+    assert failed.status == TaskResultStatus.FAILED
+    [error] = failed.errors
+    assert error.exception_class is ValueError
+    assert "ValueError: boom" in error.traceback
+    assert failed.finished_at is not None
+
+
+def test_a_return_value_that_json_cannot_hold_fails_the_task() -> None:
+    result = db_tasks.returns_a_set.enqueue()
+
+    run_worker()
+
+    [error] = db_tasks.returns_a_set.get_result(result.id).errors
+    assert error.exception_class is TypeError
+
+
+def test_records_each_attempt_with_the_worker_id_and_time() -> None:
+    result = db_tasks.add.enqueue(1, 2)
+
+    run_worker(worker_id="worker-1")
+
+    row = row_of(result)
+    assert row.worker_ids == ["worker-1"]
+    assert row.started_at is not None
+    assert row.last_attempted_at == row.started_at
+    assert row.finished_at is not None and row.finished_at >= row.started_at
+    assert (row.claimed_by, row.lease_expires_at) == ("", None)
+
+
+def test_a_context_task_sees_its_attempt_running() -> None:
+    result = db_tasks.attempt_info.enqueue()
+
+    run_worker(worker_id="worker-1")
+
+    assert db_tasks.attempt_info.get_result(result.id).return_value == {
+        "attempt": 1,
+        "worker_ids": ["worker-1"],
+        "status": "RUNNING",
+    }
+
+
+def test_sends_task_started_and_task_finished_from_the_database_backend() -> None:
+    seen: list[tuple[str, type[object], TaskResultStatus]] = []
+
+    def started(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        seen.append(("started", sender, task_result.status))
+
+    def finished(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        seen.append(("finished", sender, task_result.status))
+
+    task_started.connect(started)
+    task_finished.connect(finished)
+    try:
+        db_tasks.add.enqueue(1, 2)
+        run_worker()
+    finally:
+        task_started.disconnect(started)
+        task_finished.disconnect(finished)
+
+    assert seen == [
+        ("started", DatabaseBackend, TaskResultStatus.RUNNING),
+        ("finished", DatabaseBackend, TaskResultStatus.SUCCESSFUL),
+    ]
+
+
+def test_task_finished_is_sent_once_the_outcome_is_stored() -> None:
+    stored: list[str] = []
+
+    def finished(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        stored.append(row_of(task_result).status)
+
+    task_finished.connect(finished)
+    try:
+        db_tasks.add.enqueue(1, 2)
+        run_worker()
+    finally:
+        task_finished.disconnect(finished)
+
+    assert stored == [TaskResultStatus.SUCCESSFUL]
+
+
+def test_a_raising_task_started_receiver_fails_that_task_and_the_worker_goes_on() -> None:
+    def started(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        if task_result.task.func is db_tasks.fail.func:
+            raise RuntimeError("receiver broke")
+
+    task_started.connect(started)
+    try:
+        broken = db_tasks.fail.using(priority=1).enqueue("never runs")
+        fine = db_tasks.add.enqueue(1, 2)
+        run_worker()
+    finally:
+        task_started.disconnect(started)
+
+    assert row_of(broken).status == TaskResultStatus.FAILED
+    assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_logs_one_line_per_task_with_its_id_path_status_and_duration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = db_tasks.add.enqueue(1, 2)
+
+    with caplog.at_level(logging.INFO, logger="django_tasks.backends.database"):
+        run_worker()
+
+    [line] = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "django_tasks.backends.database" and result.id in record.getMessage()
+    ]
+    assert f"id={result.id} path=tests.db_tasks.add status=SUCCESSFUL duration=" in line
+
+
+# --- which tasks, in which order -------------------------------------------------
+
+
+def test_runs_higher_priorities_first() -> None:
+    results = [db_tasks.add.using(priority=priority).enqueue(1, 2) for priority in (-5, 10, 0)]
+
+    run_worker()
+
+    assert order_of_runs(results) == [1, 2, 0]
+
+
+def test_runs_tasks_of_equal_priority_in_enqueue_order() -> None:
+    results = [db_tasks.add.enqueue(i, i) for i in range(5)]
+
+    run_worker()
+
+    assert order_of_runs(results) == [0, 1, 2, 3, 4]
+
+
+def test_a_due_deferred_task_runs_in_the_order_of_its_run_after() -> None:
+    later = db_tasks.add.enqueue(1, 2)
+    due_earlier = db_tasks.add.using(run_after=timezone.now() - timedelta(hours=1)).enqueue(3, 4)
+
+    run_worker()
+
+    assert order_of_runs([later, due_earlier]) == [1, 0]
+
+
+def test_does_not_run_a_task_before_its_run_after() -> None:
+    deferred = db_tasks.add.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1, 2)
+
+    worker = run_worker()
+
+    assert worker.tasks_run == 0
+    assert row_of(deferred).status == TaskResultStatus.READY
+
+
+def test_runs_only_the_queues_it_is_given() -> None:
+    default = db_tasks.add.enqueue(1, 2)
+    emails = db_tasks.add.using(queue_name="emails").enqueue(1, 2)
+    reports = db_tasks.add.using(queue_name="reports").enqueue(1, 2)
+
+    run_worker(queue_names=["emails", "reports"])
+
+    assert row_of(default).status == TaskResultStatus.READY
+    assert row_of(emails).status == TaskResultStatus.SUCCESSFUL
+    assert row_of(reports).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_with_no_queue_names_runs_every_queue() -> None:
+    results = [db_tasks.add.using(queue_name=name).enqueue(1, 2) for name in ("a", "b")]
+
+    run_worker(queue_names=None)
+
+    assert {row_of(result).status for result in results} == {TaskResultStatus.SUCCESSFUL}
+
+
+def test_runs_only_the_tasks_of_its_backend(settings: Settings) -> None:
+    settings.TASKS = {
+        **settings.TASKS,
+        "database2": {"BACKEND": DATABASE_BACKEND, "QUEUES": [], "ENQUEUE_ON_COMMIT": False},
+    }
+    other = db_tasks.add.using(backend="database2").enqueue(1, 2)
+
+    worker = run_worker()
+
+    assert worker.tasks_run == 0
+    assert row_of(other).status == TaskResultStatus.READY
+
+
+def test_stops_after_max_tasks_without_claiming_more() -> None:
+    results = [db_tasks.add.enqueue(i, i) for i in range(3)]
+
+    worker = run_worker(max_tasks=2)
+
+    assert worker.tasks_run == 2
+    assert [row_of(result).worker_ids != [] for result in results] == [True, True, False]
+
+
+def test_stop_lets_the_current_task_finish_and_claims_no_more() -> None:
+    first = db_tasks.add.enqueue(1, 2)
+    second = db_tasks.add.enqueue(3, 4)
+    worker = Worker(backend_name="database", startup_delay=False, interval=3600)
+
+    def stop(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        worker.stop()
+
+    task_started.connect(stop)
+    try:
+        worker.run()  # Not a batch worker: only stop() ends it.
+    finally:
+        task_started.disconnect(stop)
+
+    assert row_of(first).status == TaskResultStatus.SUCCESSFUL
+    assert row_of(second).status == TaskResultStatus.READY
+    assert row_of(second).worker_ids == []
+
+
+def test_a_worker_for_another_kind_of_backend_is_refused() -> None:
+    with pytest.raises(InvalidTaskBackend, match="not a DatabaseBackend"):
+        Worker(backend_name="dummy")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"interval": -1}, {"interval": float("nan")}, {"max_tasks": 0}, {"worker_id": ""}],
+)
+def test_invalid_worker_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Worker(backend_name="database", **options)
+
+
+# --- rows that cannot run --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task_path": "tests.no_such_module.add"}, "cannot be imported"),
+        ({"task_path": "tests.db_tasks.no_such_task"}, "cannot be imported"),
+        ({"task_path": "tests.db_tasks.not_a_task"}, "not a task"),
+        ({"args": [1, 2, 3]}, "no longer fit"),
+        ({"args": [], "kwargs": {"a": 1, "c": 2}}, "no longer fit"),
+        ({"args": {"a": 1}}, "not a JSON list"),
+        ({"kwargs": [1]}, "not a JSON object"),
+    ],
+    ids=[
+        "module-gone",
+        "function-gone",
+        "not-a-task",
+        "too-many-args",
+        "wrong-keyword",
+        "args-not-a-list",
+        "kwargs-not-an-object",
+    ],
+)
+def test_a_row_that_cannot_run_fails_with_a_clear_error_and_the_worker_goes_on(
+    change: dict[str, Any], message: str
+) -> None:
+    broken = db_tasks.add.using(priority=1).enqueue(1, 2)
+    DBTaskResult.objects.filter(pk=broken.id).update(**change)
+    fine = db_tasks.add.enqueue(3, 4)
+
+    worker = run_worker()
+
+    row = row_of(broken)
+    assert row.status == TaskResultStatus.FAILED
+    assert row.exception_class_path == "django_tasks.exceptions.InvalidTask"
+    assert message in row.traceback
+    assert row.finished_at is not None
+    assert worker.tasks_run == 2
+    assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_a_row_whose_arguments_are_not_json_fails_and_the_worker_goes_on() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL and MariaDB refuse invalid JSON; SQLite can be made to store it.")
+    broken = db_tasks.add.using(priority=1).enqueue(1, 2)
+    fine = db_tasks.add.enqueue(3, 4)
+    table = DBTaskResult._meta.db_table
+    with connection.cursor() as cursor:
+        # Past the JSON check constraint, as a broken tool or a manual edit might go.
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        try:
+            cursor.execute(
+                f"UPDATE {table} SET args = '[1, 2' WHERE id = %s", [row_of(broken).pk.hex]
+            )
+        finally:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+    run_worker()
+
+    row = row_of(broken)
+    assert row.status == TaskResultStatus.FAILED
+    assert "not a JSON list" in row.traceback
+    assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
+
+
+# --- lost workers and leases -----------------------------------------------------
+
+
+def make_running(result: TaskResult[Any], *, worker_id: str, lease_expires_in: timedelta) -> None:
+    """Put a task in the state a worker leaves it in while running it."""
+    now = timezone.now()
+    DBTaskResult.objects.filter(pk=result.id).update(
+        status=TaskResultStatus.RUNNING,
+        claimed_by=worker_id,
+        worker_ids=[worker_id],
+        started_at=now,
+        last_attempted_at=now,
+        lease_expires_at=now + lease_expires_in,
+    )
+
+
+def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() -> None:
+    result = db_tasks.attempt_info.enqueue()
+    make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
+
+    run_worker(worker_id="worker-2")
+
+    rerun = db_tasks.attempt_info.get_result(result.id)
+    assert rerun.status == TaskResultStatus.SUCCESSFUL
+    assert rerun.worker_ids == ["lost-worker", "worker-2"]
+    assert rerun.return_value["attempt"] == 2
+    [lost] = rerun.errors
+    assert lost.exception_class_path == "django_tasks.backends.database.exceptions.WorkerLost"
+    assert "Worker lost-worker stopped renewing its lease" in lost.traceback
+
+
+def test_with_on_worker_lost_fail_a_task_whose_lease_expired_fails(settings: Settings) -> None:
+    settings.TASKS = {
+        "database": {
+            "BACKEND": DATABASE_BACKEND,
+            "QUEUES": [],
+            "ENQUEUE_ON_COMMIT": False,
+            "OPTIONS": {"ON_WORKER_LOST": "fail"},
+        }
+    }
+    result = db_tasks.attempt_info.enqueue()
+    make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
+
+    worker = run_worker()
+
+    lost = db_tasks.attempt_info.get_result(result.id)
+    assert worker.tasks_run == 0
+    assert lost.status == TaskResultStatus.FAILED
+    assert lost.worker_ids == ["lost-worker"]
+    assert lost.finished_at is not None
+    [error] = lost.errors
+    assert error.exception_class.__name__ == "WorkerLost"
+    assert "ON_WORKER_LOST is 'fail'" in error.traceback
+
+
+def test_a_running_task_whose_lease_holds_is_left_to_its_worker() -> None:
+    result = db_tasks.add.enqueue(1, 2)
+    make_running(result, worker_id="busy-worker", lease_expires_in=timedelta(minutes=1))
+
+    worker = run_worker()
+
+    assert worker.tasks_run == 0
+    row = row_of(result)
+    assert (row.status, row.claimed_by) == (TaskResultStatus.RUNNING, "busy-worker")
+
+
+def test_lost_tasks_of_another_backend_are_left_to_its_workers(settings: Settings) -> None:
+    settings.TASKS = {
+        **settings.TASKS,
+        "database2": {"BACKEND": DATABASE_BACKEND, "QUEUES": [], "ENQUEUE_ON_COMMIT": False},
+    }
+    result = db_tasks.add.using(backend="database2").enqueue(1, 2)
+    make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
+
+    run_worker()
+
+    assert row_of(result).status == TaskResultStatus.RUNNING
+
+
+def test_an_outcome_is_not_stored_once_another_worker_took_the_task_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = db_tasks.lose_lease.enqueue()
+
+    with caplog.at_level(logging.WARNING, logger="django_tasks.backends.database"):
+        run_worker()
+
+    row = row_of(result)
+    assert (row.status, row.claimed_by, row.return_value) == (
+        TaskResultStatus.RUNNING,
+        "another-worker",
+        None,
+    )
+    assert "its outcome here was not stored" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_renews_the_lease_of_a_long_task(settings: Settings) -> None:
+    settings.TASKS = {
+        "database": {
+            "BACKEND": DATABASE_BACKEND,
+            "QUEUES": [],
+            "OPTIONS": {"WORKER_TIMEOUT": 0.4},  # A heartbeat every 0.1s.
+        }
+    }
+    result = db_tasks.watch_lease.enqueue(1.0)
+
+    run_worker()
+
+    first, last = db_tasks.watch_lease.get_result(result.id).return_value
+    assert last > first
+
+
+# --- database trouble ------------------------------------------------------------
+
+
+def requires_server_connections() -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection to kill.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_outcome_is_stored_after_the_connection_drops_during_the_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requires_server_connections()
+    result = db_tasks.drop_connection.enqueue()
+    after = db_tasks.add.enqueue(1, 2)
+
+    with caplog.at_level(logging.WARNING, logger="django_tasks.backends.database"):
+        run_worker()
+
+    assert db_tasks.drop_connection.get_result(result.id).return_value == "survived"
+    assert row_of(after).status == TaskResultStatus.SUCCESSFUL
+    assert "could not store a task's outcome" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_reconnects_when_its_connection_dropped_while_idle() -> None:
+    requires_server_connections()
+    result = db_tasks.add.enqueue(1, 2)
+    db_tasks.kill_connection(db_tasks.database_connection_id.call())
+
+    run_worker()
+
+    assert row_of(result).status == TaskResultStatus.SUCCESSFUL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_the_database_refuses_is_stored_as_that_failure() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("Only PostgreSQL refuses a NUL character in JSON.")
+    result = db_tasks.returns_nul.enqueue()
+
+    run_worker()
+
+    failed = db_tasks.returns_nul.get_result(result.id)
+    assert failed.status == TaskResultStatus.FAILED
+    assert failed.errors[-1].exception_class_path.startswith("django.db.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_a_locked_database_is_retried_at_once_not_after_the_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("Only SQLite locks the whole database.")
+    result = db_tasks.add.enqueue(1, 2)
+    writer = sqlite3.connect(
+        str(connection.settings_dict["NAME"]), isolation_level=None, check_same_thread=False
+    )
+    writer.execute("BEGIN IMMEDIATE")  # Another process in the middle of a write.
+    connection.ensure_connection()
+    connection.connection.execute("PRAGMA busy_timeout = 1")
+    release = threading.Timer(0.3, writer.rollback)
+    release.start()
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="django_tasks.backends.database"):
+            # A batch worker takes a locked database for a busy one, not an empty one.
+            run_worker(interval=3600)
+    finally:
+        release.join()
+        writer.close()
+        connection.close()
+
+    assert row_of(result).status == TaskResultStatus.SUCCESSFUL
+    assert "database is locked" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_tasks_are_looked_for_between_tasks_too(settings: Settings) -> None:
+    settings.TASKS = {
+        "database": {
+            "BACKEND": DATABASE_BACKEND,
+            "QUEUES": [],
+            "OPTIONS": {"WORKER_TIMEOUT": 0.2},
+        }
+    }
+    lost = db_tasks.add.enqueue(1, 2)
+    make_running(lost, worker_id="lost-worker", lease_expires_in=timedelta(minutes=1))
+    slow = db_tasks.watch_lease.using(priority=1).enqueue(0.3)
+
+    def expire(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        if task_result.id == slow.id:
+            DBTaskResult.objects.filter(pk=lost.id).update(lease_expires_at=timezone.now())
+
+    task_started.connect(expire)
+    try:
+        run_worker()
+    finally:
+        task_started.disconnect(expire)
+
+    assert row_of(lost).worker_ids[0] == "lost-worker"
+    assert row_of(lost).status == TaskResultStatus.SUCCESSFUL

@@ -1,11 +1,13 @@
 """bulk_enqueue: many tasks, one INSERT."""
 
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus, task_backends
@@ -35,6 +37,23 @@ def test_writes_the_tasks_of_the_block_with_one_insert() -> None:
     assert DBTaskResult.objects.count() == 51
     assert row_of(results[7]).args == [7, 7]
     assert row_of(echoed).args == ["x"]
+
+
+def test_writes_each_task_with_its_own_options() -> None:
+    later = timezone.now() + timedelta(hours=1)
+
+    with bulk_enqueue():
+        plain = db_tasks.add.enqueue(1, 2)
+        deferred = db_tasks.echo.using(run_after=later, priority=-3, queue_name="emails").enqueue(
+            {"k": [1]}
+        )
+
+    plain_row, deferred_row = row_of(plain), row_of(deferred)
+    assert (plain_row.run_after, plain_row.available_at) == (None, plain_row.enqueued_at)
+    assert (deferred_row.run_after, deferred_row.available_at) == (later, later)
+    assert (deferred_row.priority, deferred_row.queue_name) == (-3, "emails")
+    assert deferred_row.args == [{"k": [1]}]
+    assert (deferred_row.status, deferred_row.worker_ids) == (TaskResultStatus.READY, [])
 
 
 def test_collects_task_enqueue_calls_made_in_the_block() -> None:

@@ -23,6 +23,7 @@ from django.db import router
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from ... import task_backends
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
 from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 from ...signals import task_enqueued
@@ -146,15 +147,16 @@ class DatabaseBackend(BaseTaskBackend):
 
 def store_when_committed(results: Sequence[TaskResult[Any]]) -> None:
     """Store results now, or when the transaction commits for tasks that enqueue on commit."""
+    backends = _backends_of(results)
     groups: dict[bool, list[TaskResult[Any]]] = {}
     for result in results:
-        backend = result.task.get_backend()
-        groups.setdefault(backend.should_enqueue_on_commit(result.task), []).append(result)
+        on_commit = backends[result.backend].should_enqueue_on_commit(result.task)
+        groups.setdefault(on_commit, []).append(result)
     using = _write_db()
     for group in groups.values():
         # Every task of the group decides the same way, so its first one can ask.
-        first = group[0].task
-        first.get_backend().when_committed(first, partial(store, group), using=using)
+        first = group[0]
+        backends[first.backend].when_committed(first.task, partial(store, group), using=using)
 
 
 def store(results: Sequence[TaskResult[Any]]) -> None:
@@ -163,9 +165,14 @@ def store(results: Sequence[TaskResult[Any]]) -> None:
 
     now = timezone.now()
     DBTaskResult.objects.insert([new_task(result, now) for result in results])
+    senders = {alias: type(backend) for alias, backend in _backends_of(results).items()}
     for result in results:
         object.__setattr__(result, "enqueued_at", now)
-        task_enqueued.send(type(result.task.get_backend()), task_result=result)
+        task_enqueued.send(senders[result.backend], task_result=result)
+
+
+def _backends_of(results: Iterable[TaskResult[Any]]) -> dict[str, BaseTaskBackend]:
+    return {alias: task_backends[alias] for alias in {result.backend for result in results}}
 
 
 def new_task(result: TaskResult[Any], enqueued_at: datetime) -> NewTask:

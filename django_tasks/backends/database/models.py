@@ -6,6 +6,7 @@ wake-up. The worker and the backend ask this module; they write no SQL of their 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -439,6 +440,8 @@ class _Statements:
         # server-side binding), and well within MySQL's max_allowed_packet.
         max_params = features.max_query_params or 65535
         self.insert_chunk = min(max_params // len(self.INSERTED), 5000)
+        if self.postgresql:
+            self.insert_chunk = 50_000  # Ten array parameters, whatever the rows.
         one_row = ", ".join(["%s"] * len(self.INSERTED))
         self._insert_row = f"({one_row}, 'READY', '[]', '', '', '')"
         self.mark_claimed = (
@@ -452,13 +455,46 @@ class _Statements:
 
     def insert(self, rows: int) -> str:
         columns = ", ".join(self.INSERTED)
-        values = ", ".join([self._insert_row] * rows)
-        return (
+        into = (
             f"INSERT INTO {self.table} ({columns}, status, worker_ids, claimed_by, "
-            f"exception_class_path, traceback) VALUES {values}"
+            "exception_class_path, traceback)"
         )
+        if self.postgresql and rows > 1:
+            # One array per column, not one placeholder per value: psycopg would spend
+            # longer splitting a query of thousands of placeholders than PostgreSQL
+            # takes to insert the rows.
+            arrays = ", ".join(f"%s::{kind}[]" for kind in self.PG_ARRAY_TYPES)
+            return f"{into} SELECT *, 'READY', '[]', '', '', '' FROM unnest({arrays})"
+        return f"{into} VALUES {', '.join([self._insert_row] * rows)}"
+
+    # The types of the INSERTED columns, for unnest().
+    PG_ARRAY_TYPES = (
+        "uuid",
+        "text",
+        "varchar",
+        "varchar",
+        "smallint",
+        "jsonb",
+        "jsonb",
+        "timestamptz",
+        "timestamptz",
+        "timestamptz",
+    )
 
     def insert_params(self, tasks: Sequence[NewTask]) -> list[Any]:
+        if self.postgresql and len(tasks) > 1:
+            return [
+                [task.id for task in tasks],
+                [task.task_path for task in tasks],
+                [task.queue_name for task in tasks],
+                [task.backend_name for task in tasks],
+                [task.priority for task in tasks],
+                [json.dumps(task.args) for task in tasks],
+                [json.dumps(task.kwargs) for task in tasks],
+                [task.enqueued_at for task in tasks],
+                [task.run_after for task in tasks],
+                [task.run_after or task.enqueued_at for task in tasks],
+            ]
         prep = self.prep
         params: list[Any] = []
         for task in tasks:
@@ -650,15 +686,23 @@ class EnqueueListener:
 
         return cls(using) if is_psycopg3 else None
 
-    def fileno(self) -> int:
-        """The socket to wait on; connects and LISTENs first if need be."""
-        if self._connection is None:
-            import psycopg
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
 
-            params = connections[self.using].get_connection_params()
-            connection = psycopg.Connection.connect(**params, autocommit=True)
-            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self._connection = connection
+    def connect(self) -> None:
+        """Connect and LISTEN. Only tasks enqueued after this are notified."""
+        import psycopg
+
+        params = connections[self.using].get_connection_params()
+        connection = psycopg.Connection.connect(**params, autocommit=True)
+        connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._connection = connection
+
+    def fileno(self) -> int:
+        """The socket to wait on for notifications."""
+        if self._connection is None:
+            raise RuntimeError("The listener is not connected.")
         return self._connection.fileno()
 
     def consume(self) -> int:

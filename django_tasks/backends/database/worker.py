@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import logging
 import math
+import os
 import random
 import select
 import signal
@@ -114,6 +115,8 @@ class Worker:
         self.current: uuid.UUID | None = None  # The claimed task (see _Heartbeat).
         self._next_reclaim = 0.0
         self._listener: EnqueueListener | None = None
+        self._thread: threading.Thread | None = None  # The one running run().
+        # stop() and signals wake a waiting worker through this pair.
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -153,7 +156,12 @@ class Worker:
         logger.warning("Worker %s received %s again: stopping at once.", self.worker_id, name)
         self.stopped_at_once = True
         self._wake()
-        if self._interruptible and threading.current_thread() is threading.main_thread():
+        if self._thread not in (None, threading.current_thread()):
+            # The worker runs in another thread (--reload), where nothing can be raised:
+            # exit now, and the lease of its task expires.
+            logging.shutdown()
+            os._exit(1)
+        if self._interruptible:
             self._interruptible = False
             # Raised in the task's frame: run_task records it as the task's failure.
             raise WorkerInterrupted(
@@ -164,7 +172,10 @@ class Worker:
     # --- the loop -----------------------------------------------------------------
 
     def run(self) -> None:
-        """Run tasks until stopped. Raises WorkerInterrupted if a task was cut short."""
+        """
+        Run tasks until stopped (once: a worker is not restarted). Raises
+        WorkerInterrupted if a second signal cut a task short.
+        """
         logger.info(
             "Worker %s starting: backend %r, queues %s.",
             self.worker_id,
@@ -173,7 +184,10 @@ class Worker:
             if self.claimant.queue_names is None
             else ",".join(sorted(self.claimant.queue_names)),
         )
+        self._thread = threading.current_thread()
         self._listener = EnqueueListener.for_database(self.using)
+        if not self.batch:
+            self._listen()  # Before the first claim, so that no enqueue goes unnoticed.
         heartbeat = _Heartbeat(self)
         heartbeat.start()
         try:
@@ -183,8 +197,9 @@ class Worker:
             self._work()
         finally:
             heartbeat.stop()
-            if self._listener is not None:
-                self._listener.close()
+            self._close_listener()
+            self._wake_reader.close()
+            self._wake_writer.close()
             logger.info("Worker %s stopped after %d tasks.", self.worker_id, self.tasks_run)
 
     def _work(self) -> None:
@@ -230,11 +245,13 @@ class Worker:
             return self._fail_unrunnable(row, exc)
 
         next_row: DBTaskResult | None = None
+        saved = False
 
         def save_outcome(result: TaskResult[Any]) -> None:
-            nonlocal next_row
+            nonlocal next_row, saved
             self._interruptible = False
             next_row = self._store(result)
+            saved = True
 
         self._interruptible = True
         try:
@@ -242,15 +259,16 @@ class Worker:
                 raise WorkerInterrupted(f"Worker {self.worker_id} stopped before this task ran.")
             run_task(result, save_outcome=save_outcome)
         except WorkerInterrupted as exc:
-            if not result.is_finished:  # Stopped before the function ran.
-                record_failure(result, exc)
+            if not saved:  # Stopped before the function ran, or as it returned.
+                if not result.is_finished:
+                    record_failure(result, exc)
                 self._store(result)
             raise
-        except Exception:
-            # run_task records what the task raises, so this came from a signal receiver.
-            logger.exception("Worker %s: a task signal receiver raised.", self.worker_id)
-            if not result.is_finished:
-                record_failure(result, _ReceiverFailed("A task_started receiver raised."))
+        except Exception as exc:
+            # run_task records what the task raises: this came from a signal receiver.
+            logger.exception("Task id=%s: a task signal receiver raised.", result.id)
+            if not saved:  # task_started's: the task did not run.
+                record_failure(result, exc)
                 next_row = self._store(result)
         finally:
             self._interruptible = False
@@ -397,17 +415,37 @@ class Worker:
         listener = self._listener
         if listener is None:
             self._sleep(self.interval)
-            return
+        elif not listener.connected:
+            # Listen first; what was enqueued before sent no notification to wait for,
+            # so do not wait: the next claim looks for it.
+            if not self._listen():
+                self._sleep(self.interval)
+        else:
+            try:
+                self._sleep(self.interval, listener.fileno())
+            except Exception as exc:  # The listening connection broke: listen again.
+                logger.warning(
+                    "Worker %s: lost the connection that waits for new tasks: %s",
+                    self.worker_id,
+                    exc,
+                )
+                self._close_listener()
+
+    def _listen(self) -> bool:
+        """Connect the listener; False (and poll meanwhile) if that fails."""
+        if self._listener is None:
+            return False
         try:
-            self._sleep(self.interval, listener.fileno())
-        except Exception as exc:  # The listening connection broke: poll until it is back.
+            self._listener.connect()
+        except Exception as exc:
             logger.warning(
-                "Worker %s: lost the connection that waits for new tasks (%s); polling.",
+                "Worker %s: cannot listen for new tasks (%s); polling every %ss.",
                 self.worker_id,
                 exc,
+                self.interval,
             )
-            self._close_listener()
-            self._sleep(self.interval)
+            return False
+        return True
 
     def _consume_notifications(self) -> None:
         # Before a claim: a notification that arrives after this wakes the next wait.
@@ -466,10 +504,6 @@ class _Heartbeat(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         self.join()
-
-
-class _ReceiverFailed(Exception):
-    pass
 
 
 def _check_arguments_fit(result: TaskResult[Any]) -> None:

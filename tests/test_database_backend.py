@@ -205,6 +205,14 @@ def test_invalid_options_are_refused_with_their_name(
         task_backends["broken"]
 
 
+def test_an_alias_longer_than_its_column_is_refused(settings: Settings) -> None:
+    alias = "b" * 65
+    settings.TASKS = {alias: {"BACKEND": DATABASE_BACKEND}}
+
+    with pytest.raises(InvalidTaskBackend, match="longer than 64"):
+        task_backends[alias]
+
+
 def test_options_set_the_worker_timeout_and_what_happens_to_lost_tasks(
     settings: Settings,
 ) -> None:

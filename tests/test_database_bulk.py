@@ -150,6 +150,11 @@ def test_enqueue_outside_its_block_is_refused() -> None:
         batch.enqueue(db_tasks.add, 1, 2)
 
 
+def test_a_block_cannot_be_exited_before_it_is_entered() -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        bulk_enqueue().__exit__(None, None, None)
+
+
 def test_a_block_cannot_be_entered_twice() -> None:
     with bulk_enqueue() as batch, pytest.raises(RuntimeError, match="already open"):
         batch.__enter__()

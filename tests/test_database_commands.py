@@ -21,9 +21,11 @@ pytestmark = pytest.mark.django_db
 DATABASE_BACKEND = "django_tasks.backends.database.DatabaseBackend"
 
 
-def db_worker(*args: str) -> None:
+def db_worker(*args: str, **options: Any) -> None:
     """Run `db_worker --batch` on the "database" backend."""
-    call_command("db_worker", "--backend", "database", "--batch", "--no-startup-delay", *args)
+    call_command(
+        "db_worker", "--backend", "database", "--batch", "--no-startup-delay", *args, **options
+    )
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
@@ -70,6 +72,16 @@ def test_db_worker_stops_after_max_tasks() -> None:
     db_worker("--max-tasks", "1")
 
     assert [row_of(result).status for result in results].count(TaskResultStatus.READY) == 2
+
+
+def test_db_worker_ignores_reload_in_batch_mode() -> None:
+    result = db_tasks.add.enqueue(1, 2)
+    err = StringIO()
+
+    db_worker("--reload", stderr=err)
+
+    assert "--reload has no effect with --batch" in err.getvalue()
+    assert row_of(result).status == TaskResultStatus.SUCCESSFUL
 
 
 def test_db_worker_records_its_worker_id() -> None:
@@ -128,6 +140,7 @@ def test_db_worker_puts_the_log_levels_back_when_it_exits() -> None:
         (["--interval", "-1"], "--interval"),
         (["--interval", "soon"], "--interval"),
         (["--max-tasks", "0"], "--max-tasks"),
+        (["--max-tasks", "many"], "--max-tasks"),
         (["--worker-id", "x" * 65], "--worker-id"),
         (["--queue-name", "a,,b"], "--queue-name"),
         (["--backend", "nope"], "--backend"),

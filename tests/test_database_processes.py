@@ -154,6 +154,35 @@ def test_on_postgresql_an_idle_worker_wakes_when_a_task_is_enqueued(
     wait_for(lambda: status_of(result) == TaskResultStatus.SUCCESSFUL, "the woken worker")
 
 
+def test_on_postgresql_a_worker_listens_again_when_its_listening_connection_dies(
+    start_worker: StartWorker,
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's.")
+    worker = start_worker("--interval", "3600")
+    wait_for(lambda: listening_connections() == 1, "the worker to listen")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%'"
+        )
+    wait_for(lambda: listening_connections() == 1, "the worker to listen again")
+    result = db_tasks.add.enqueue(1, 2)
+
+    wait_for(lambda: status_of(result) == TaskResultStatus.SUCCESSFUL, "the woken worker")
+    assert "lost the connection that waits for new tasks" in worker.output
+
+
+def listening_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%' "
+            "AND state = 'idle' AND datname = current_database()"
+        )
+        [(count,)] = cursor.fetchall()
+    return int(count)
+
+
 def test_an_idle_worker_polls_for_new_tasks(start_worker: StartWorker) -> None:
     start_worker("--interval", "0.1")
 

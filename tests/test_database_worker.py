@@ -1,6 +1,7 @@
 """The database worker, driven in this process: what it claims, runs and records."""
 
 import logging
+import signal
 import sqlite3
 import threading
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database import DatabaseBackend
+from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.worker import Worker
 from django_tasks.exceptions import InvalidTaskBackend
@@ -272,6 +274,35 @@ def test_stop_lets_the_current_task_finish_and_claims_no_more() -> None:
     assert row_of(second).worker_ids == []
 
 
+def test_a_worker_with_a_startup_delay_runs_tasks_too() -> None:
+    result = db_tasks.add.enqueue(1, 2)
+
+    run_worker(startup_delay=True, interval=0.01)
+
+    assert row_of(result).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_a_second_signal_before_the_task_runs_fails_it_without_running_it() -> None:
+    result = db_tasks.add.enqueue(1, 2)
+    worker = Worker(backend_name="database", batch=True, startup_delay=False)
+
+    def signal_twice(sender: type[object], task_result: TaskResult[Any], **kwargs: Any) -> None:
+        worker.handle_signal(signal.SIGTERM, None)
+        worker.handle_signal(signal.SIGTERM, None)
+
+    task_started.connect(signal_twice)
+    try:
+        with pytest.raises(WorkerInterrupted):
+            worker.run()
+    finally:
+        task_started.disconnect(signal_twice)
+
+    row = row_of(result)
+    assert row.status == TaskResultStatus.FAILED
+    assert row.exception_class_path.endswith("WorkerInterrupted")
+    assert row.return_value is None
+
+
 def test_a_worker_for_another_kind_of_backend_is_refused() -> None:
     with pytest.raises(InvalidTaskBackend, match="not a DatabaseBackend"):
         Worker(backend_name="dummy")
@@ -279,7 +310,14 @@ def test_a_worker_for_another_kind_of_backend_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"interval": -1}, {"interval": float("nan")}, {"max_tasks": 0}, {"worker_id": ""}],
+    [
+        {"interval": -1},
+        {"interval": float("nan")},
+        {"max_tasks": 0},
+        {"worker_id": ""},
+        {"worker_id": "w" * 65},
+        {"queue_names": ["default", ""]},
+    ],
 )
 def test_invalid_worker_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -490,6 +528,31 @@ def test_the_outcome_is_stored_after_the_connection_drops_during_the_task(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_stopping_at_once_gives_up_an_outcome_the_database_cannot_take_now(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requires_server_connections()
+    result = db_tasks.add.enqueue(1, 2)
+    worker = Worker(backend_name="database", batch=True, startup_delay=False, worker_id="w1")
+
+    def lose_database_then_stop(
+        sender: type[object], task_result: TaskResult[Any], **kwargs: Any
+    ) -> None:
+        db_tasks.kill_connection(db_tasks.database_connection_id.call())
+        worker.stopped_at_once = True  # As a second signal would, while it stores.
+
+    task_started.connect(lose_database_then_stop)
+    try:
+        worker.run()
+    finally:
+        task_started.disconnect(lose_database_then_stop)
+
+    row = row_of(result)
+    assert (row.status, row.claimed_by) == (TaskResultStatus.RUNNING, "w1")  # Until its lease ends.
+    assert "its outcome could not be stored (stopping at once" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_reconnects_when_its_connection_dropped_while_idle() -> None:
     requires_server_connections()
     result = db_tasks.add.enqueue(1, 2)
@@ -567,3 +630,23 @@ def test_lost_tasks_are_looked_for_between_tasks_too(settings: Settings) -> None
 
     assert row_of(lost).worker_ids[0] == "lost-worker"
     assert row_of(lost).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_the_manager_lists_ready_running_and_finished_tasks() -> None:
+    ready = db_tasks.add.enqueue(1, 2)
+    later = db_tasks.add.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1, 2)
+    running = db_tasks.add.enqueue(3, 4)
+    make_running(running, worker_id="busy", lease_expires_in=timedelta(minutes=1))
+    done = db_tasks.add.enqueue(5, 6)
+    DBTaskResult.objects.filter(pk=done.id).update(status=TaskResultStatus.FAILED)
+
+    def ids(rows: Any) -> set[str]:
+        return {str(row.pk) for row in rows}
+
+    assert ids(DBTaskResult.objects.ready()) == {ready.id}
+    assert ids(DBTaskResult.objects.ready(now=timezone.now() + timedelta(hours=2))) == {
+        ready.id,
+        later.id,
+    }
+    assert ids(DBTaskResult.objects.running()) == {running.id}
+    assert ids(DBTaskResult.objects.finished()) == {done.id}

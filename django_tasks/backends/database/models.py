@@ -195,11 +195,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 backend_name=backend_name,
             )
         )
-        found = [
-            StaleTask(id=id, task_path=task_path, worker_id=worker_id)
-            for id, task_path, worker_id in stale.values_list("id", "task_path", "claimed_by")
-        ]
-        if not found:
+        if not stale.exists():  # The usual case, and no lock taken for it.
             return []
         then = (
             "The task was marked FAILED (ON_WORKER_LOST is 'fail')."
@@ -224,13 +220,17 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         }
         if fail:
             changes["finished_at"] = now
-        # The same conditions again: a task finished since the SELECT is left alone.
-        taken = {task.id for task in found}
-        reclaimed = stale.filter(pk__in=taken).update(**changes)
-        if reclaimed == len(found):
-            return found
-        still_stale = set(stale.filter(pk__in=taken).values_list("id", flat=True))
-        return [task for task in found if task.id not in still_stale]
+        with _write_transaction(using):
+            # Locked, so that none of them is finished between the SELECT and the UPDATE.
+            locked = stale
+            if connections[using].features.has_select_for_update_skip_locked:
+                locked = stale.select_for_update(skip_locked=True)
+            found = [
+                StaleTask(id=id, task_path=task_path, worker_id=worker_id)
+                for id, task_path, worker_id in locked.values_list("id", "task_path", "claimed_by")
+            ]
+            stale.filter(pk__in=[task.id for task in found]).update(**changes)
+        return found
 
     # --- housekeeping ---------------------------------------------------------------
 

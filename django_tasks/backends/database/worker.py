@@ -349,6 +349,7 @@ class Worker:
             exc,
         )
         self.current = None
+        self._reset_connection()
 
     def _reclaim_if_due(self) -> None:
         if time.monotonic() < self._next_reclaim:
@@ -423,13 +424,8 @@ class Worker:
         else:
             try:
                 self._sleep(self.interval, listener.fileno())
-            except Exception as exc:  # The listening connection broke: listen again.
-                logger.warning(
-                    "Worker %s: lost the connection that waits for new tasks: %s",
-                    self.worker_id,
-                    exc,
-                )
-                self._close_listener()
+            except Exception as exc:
+                self._listener_broke(exc)
 
     def _listen(self) -> bool:
         """Connect the listener; False (and poll meanwhile) if that fails."""
@@ -453,11 +449,17 @@ class Worker:
             return
         try:
             self._listener.consume()
-        except Exception:
-            self._close_listener()
+        except Exception as exc:
+            self._listener_broke(exc)
+
+    def _listener_broke(self, exc: Exception) -> None:
+        # The next wait listens again (on a new connection) before it waits.
+        logger.warning(
+            "Worker %s: lost the connection that waits for new tasks: %s", self.worker_id, exc
+        )
+        self._close_listener()
 
     def _close_listener(self) -> None:
-        # The next wait connects again.
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 self._listener.close()

@@ -305,7 +305,13 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         return row
 
     def _raw(self, using: str, sql: str, params: Sequence[Any]) -> list[DBTaskResult]:
-        return list(self.raw(sql, params, using=using))
+        """The rows a statement returns (all columns, then any extra ones as attributes)."""
+        statements = _statements(using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            names = tuple(column[0] for column in cursor.description or ())
+            rows = cursor.fetchall()
+        return [statements.model_from_row(names, row) for row in rows]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -430,7 +436,10 @@ class _Statements:
         self.connection = connection
         self.postgresql = connection.vendor == "postgresql"
         self.table = connection.ops.quote_name(DBTaskResult._meta.db_table)
-        self.fields = {field.name: field for field in DBTaskResult._meta.concrete_fields}
+        # By column name, which is also the field's (DBTaskResult sets no db_column).
+        self.fields = {field.attname: field for field in DBTaskResult._meta.concrete_fields}
+        self.columns = list(self.fields)  # The model's field order.
+        self._converters: dict[tuple[str, ...], list[list[tuple[Any, Any]]]] = {}
         self.lock = ""
         if features.has_select_for_update_skip_locked:
             self.lock = " FOR UPDATE SKIP LOCKED"
@@ -449,6 +458,34 @@ class _Statements:
             "lease_expires_at = %s, last_attempted_at = %s, started_at = %s, worker_ids = %s "
             "WHERE id = %s"
         )
+
+    def model_from_row(self, names: tuple[str, ...], row: Sequence[Any]) -> DBTaskResult:
+        """A DBTaskResult from a row with the table's columns (and maybe extra ones)."""
+        converters = self._converters.get(names)
+        if converters is None:
+            converters = self._converters[names] = [self._converters_of(name) for name in names]
+        values = {
+            name: _convert(value, column_converters, self.connection)
+            for name, value, column_converters in zip(names, row, converters, strict=True)
+        }
+        # In the model's field order, which need not be the table's column order.
+        instance = DBTaskResult.from_db(
+            self.connection.alias, self.columns, [values.pop(name) for name in self.columns]
+        )
+        for name, value in values.items():
+            setattr(instance, name, value)
+        return instance
+
+    def _converters_of(self, name: str) -> list[tuple[Any, Any]]:
+        field = self.fields.get(name)
+        if field is None:
+            return []
+        column = field.get_col(DBTaskResult._meta.db_table)
+        found = [
+            *self.connection.ops.get_db_converters(column),
+            *column.get_db_converters(self.connection),
+        ]
+        return [(converter, column) for converter in found]
 
     def prep(self, name: str, value: object) -> Any:
         return self.fields[name].get_db_prep_save(value, self.connection)
@@ -604,6 +641,14 @@ def _statements(using: str) -> _Statements:
     if statements is None or statements.connection is not connection:
         statements = cache[using] = _Statements(connection)
     return statements
+
+
+def _convert(
+    value: object, converters: list[tuple[Any, Any]], connection: BaseDatabaseWrapper
+) -> Any:
+    for converter, column in converters:
+        value = converter(value, column, connection)
+    return value
 
 
 def is_lock_conflict(error: DatabaseError) -> bool:

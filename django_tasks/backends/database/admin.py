@@ -33,7 +33,6 @@ class DBTaskResultAdmin(ModelAdmin):
     list_filter = ("status", "queue_name", "backend_name")
     search_fields = ("task_path",)
     ordering = ("-enqueued_at",)
-    date_hierarchy = "enqueued_at"
     # Without change permission every field is shown read-only; these are the methods.
     readonly_fields = (
         "formatted_args",

@@ -555,7 +555,8 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-"))
     bench = Bench(args.n, args.runs, args.latency_samples, args.latency_gap, work)
-    print(f"== N={args.n}, {args.runs} runs, configs {args.configs}; work dir {work}")
+    configs_text = ", ".join(f"{c.db_label} CONN_MAX_AGE={c.conn_max_age}" for c in configs)
+    print(f"== N={args.n}, {args.runs} runs; {configs_text}; work dir {work}")
     on_pg = any(c.db == "postgresql" for c in configs)
     try:
         create_databases(bench, sides, configs)
@@ -572,8 +573,8 @@ def main() -> int:
     elapsed = time.perf_counter() - began
 
     header = [
-        f"Ours: django_tasks.backends.database (this repo, {REPO.name} at "
-        f"{git_revision()}). Theirs: {', '.join(THEIRS_REQUIREMENTS)}.",
+        f"Ours: django_tasks.backends.database (this repo at {git_revision()}). "
+        f"Theirs: {', '.join(THEIRS_REQUIREMENTS)}.",
         "",
         f"Python {sys.version.split()[0]}, Django {version('Django')}, {os.cpu_count()} CPUs"
         + (f", {pg_version()}" if on_pg else "")

@@ -60,6 +60,7 @@ help:
 .venv: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml
+	scripts/system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,rq]'
 	rm -f $(VENV)/.installed*
@@ -68,6 +69,7 @@ $(VENV_STAMP): pyproject.toml
 .venv-django6: $(VENV_DJ6_STAMP)
 
 $(VENV_DJ6_STAMP): pyproject.toml
+	scripts/system-packages
 	$(PYTHON312) -m venv $(VENV_DJ6)
 	$(BIN_DJ6)/python -m pip install --quiet -e '.[test,postgres,mysql,rq]' '$(DJANGO6_SPEC)'
 	rm -f $(VENV_DJ6)/.installed*

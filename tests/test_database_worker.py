@@ -15,7 +15,7 @@ from pytest_django import Settings
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
-from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.models import Claimant, DBTaskResult, Outcome
 from django_tasks.backends.database.worker import Worker
 from django_tasks.exceptions import InvalidTaskBackend
 from django_tasks.signals import task_finished, task_started
@@ -650,3 +650,43 @@ def test_the_manager_lists_ready_running_and_finished_tasks() -> None:
     }
     assert ids(DBTaskResult.objects.running()) == {running.id}
     assert ids(DBTaskResult.objects.finished()) == {done.id}
+
+
+def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
+    # The claim returns some columns and fills in the ones it set itself: all of them
+    # must agree with the row, for the first claim and for one made with an outcome.
+    retried = db_tasks.add.enqueue(1, 2)
+    make_running(retried, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
+    DBTaskResult.objects.reclaim_stale("database", fail=False)
+    deferred = db_tasks.add.using(
+        priority=-5, run_after=timezone.now() - timedelta(minutes=1)
+    ).enqueue(3, 4)
+    claimant = Claimant(
+        worker_id="w-1", backend_name="database", queue_names=None, lease=timedelta(minutes=1)
+    )
+
+    first = DBTaskResult.objects.claim_next(claimant)
+    assert first is not None
+    assert str(first.pk) == retried.id
+    outcome = Outcome(id=first.pk, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
+    stored, second = DBTaskResult.objects.finish(outcome, claimant, claim_next=True)
+    assert stored
+    assert second is not None
+    assert str(second.pk) == deferred.id
+
+    def fields(row: DBTaskResult) -> dict[str, object]:
+        return {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
+
+    assert fields(second) == fields(DBTaskResult.objects.get(pk=second.pk))
+    first_now = DBTaskResult.objects.get(pk=first.pk)
+    assert fields(first) == {
+        **fields(first_now),
+        # What the outcome changed since the claim.
+        "status": TaskResultStatus.RUNNING,
+        "finished_at": None,
+        "return_value": None,
+        "claimed_by": "w-1",
+        "lease_expires_at": first.lease_expires_at,
+    }
+    assert first.worker_ids == ["lost-worker", "w-1"]
+    assert first.exception_class_path.endswith("WorkerLost")

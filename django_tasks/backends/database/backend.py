@@ -253,7 +253,15 @@ def _task_of(row: DBTaskResult) -> Task[..., Any]:
             f"Task result {row.id} names {row.task_path!r}, which is a "
             f"{type(found).__qualname__}, not a task (was its @task decorator removed?)."
         )
-    return cast(Task[..., Any], found).using(
+    task = cast(Task[..., Any], found)
+    if (task.priority, task.queue_name, task.run_after, task.backend) == (
+        row.priority,
+        row.queue_name,
+        row.run_after,
+        row.backend_name,
+    ):
+        return task  # The usual case; using() would check the task all over again.
+    return task.using(
         priority=row.priority,
         queue_name=row.queue_name,
         run_after=row.run_after,

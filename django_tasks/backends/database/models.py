@@ -11,13 +11,15 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Collection, Generator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.backends.ddl_references import Statement
 from django.db.models import Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -128,10 +130,9 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         """
         now = now or timezone.now()
         using = self._write_db()
-        sql = _statements(using)
-        if sql.postgresql:  # One statement.
-            rows = self._raw(using, sql.claim(claimant), sql.claim_params(claimant, now))
-            return rows[0] if rows else None
+        sql = statements_for(using)
+        if sql.postgresql:  # One call.
+            return self._finish_and_claim(using, sql, None, claimant, now)[1]
         with _write_transaction(using):
             return self._claim_in_transaction(using, sql, claimant, now)
 
@@ -144,25 +145,16 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         holds the task (its lease was not reclaimed): the first value says whether it was.
         """
         using = self._write_db()
-        sql = _statements(using)
-        finish_params = sql.finish_params(outcome, claimant)
-        if not claim_next:
-            with connections[using].cursor() as cursor:
-                cursor.execute(sql.finish(outcome), finish_params)
-                return cursor.rowcount == 1, None
+        sql = statements_for(using)
         now = outcome.finished_at
-        if sql.postgresql:  # One statement: one round trip, one commit.
-            [row] = self._raw(
-                using,
-                sql.finish_and_claim(outcome, claimant),
-                [*finish_params, *sql.claim_params(claimant, now)],
-            )
-            stored = vars(row)["finished"] == 1
-            return stored, None if row.pk is None else row
-        with _write_transaction(using):
+        if claim_next and sql.postgresql:  # One call: one round trip, one commit.
+            return self._finish_and_claim(using, sql, outcome, claimant, now)
+        with _write_transaction(using) if claim_next else nullcontext():
             with connections[using].cursor() as cursor:
-                cursor.execute(sql.finish(outcome), finish_params)
+                cursor.execute(sql.finish(outcome), sql.finish_params(outcome, claimant))
                 stored = cursor.rowcount == 1
+            if not claim_next:
+                return stored, None
             return stored, self._claim_in_transaction(using, sql, claimant, now)
 
     def renew_lease(self, id: uuid.UUID, claimant: Claimant, now: datetime | None = None) -> bool:
@@ -248,6 +240,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             self.get_queryset()
             .using(self._write_db())
             .filter(backend_name=backend_name)
+            .finished()  # Repeats the index's condition: SQLite then uses it.
             .for_queues(queue_names)
             .filter(
                 Q(status=TaskResultStatus.SUCCESSFUL, finished_at__lt=successful_before)
@@ -262,7 +255,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
     def insert(self, tasks: Sequence[NewTask]) -> None:
         """Write new tasks: one INSERT (several for thousands of tasks, in one transaction)."""
         using = self._write_db()
-        sql = _statements(using)
+        sql = statements_for(using)
         chunks = [tasks[i : i + sql.insert_chunk] for i in range(0, len(tasks), sql.insert_chunk)]
         if len(chunks) > 1:
             with transaction.atomic(using=using), connections[using].cursor() as cursor:
@@ -288,10 +281,12 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         self, using: str, sql: _Statements, claimant: Claimant, now: datetime
     ) -> DBTaskResult | None:
         # Select (locking the row, skipping rows other workers have locked), then update.
-        rows = self._raw(using, sql.select_ready(claimant), sql.select_ready_params(claimant, now))
+        rows = self._fetch(
+            using, sql.select_ready(claimant), sql.select_ready_params(claimant, now)
+        )
         if not rows:
             return None
-        row = rows[0]
+        row = sql.model_from_row(sql.columns, rows[0])
         worker_ids: object = row.worker_ids
         previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
         row.status = TaskResultStatus.RUNNING
@@ -304,14 +299,28 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
         return row
 
-    def _raw(self, using: str, sql: str, params: Sequence[Any]) -> list[DBTaskResult]:
-        """The rows a statement returns (all columns, then any extra ones as attributes)."""
-        statements = _statements(using)
+    def _finish_and_claim(
+        self,
+        using: str,
+        sql: _Statements,
+        outcome: Outcome | None,
+        claimant: Claimant,
+        now: datetime,
+    ) -> tuple[bool, DBTaskResult | None]:
+        # PostgreSQL: the function of migration 0004.
+        [(finished, *claimed)] = self._fetch(
+            using, sql.FINISH_AND_CLAIM, sql.finish_and_claim_params(outcome, claimant, now)
+        )
+        nothing_claimed = claimed[0] is None  # The id.
+        return finished == 1, None if nothing_claimed else sql.claimed(claimed, claimant, now)
+
+    def _fetch(self, using: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        # The statements name their columns: cursor.description, which psycopg builds
+        # column by column, is not needed.
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
-            names = tuple(column[0] for column in cursor.description or ())
-            rows = cursor.fetchall()
-        return [statements.model_from_row(names, row) for row in rows]
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,6 +328,42 @@ class StaleTask:
     id: uuid.UUID
     task_path: str
     worker_id: str  # The worker that lost it.
+
+
+class StatusIndex(models.Index):
+    """
+    An index of the tasks in some statuses only. Where the database has partial indexes
+    (PostgreSQL, SQLite) it is one, WHERE status IN (...): a row leaves it when its status
+    changes, so the claim query reads no finished tasks, and PostgreSQL can drop their
+    entries at once. Elsewhere (MySQL, MariaDB) it indexes status first, then the fields.
+    """
+
+    def __init__(self, *, statuses: Sequence[str], fields: Sequence[str], name: str) -> None:
+        super().__init__(fields=fields, name=name)
+        self.statuses = tuple(str(status) for status in statuses)
+
+    def deconstruct(self) -> tuple[str, Sequence[Any], dict[str, Any]]:
+        path, args, kwargs = super().deconstruct()
+        return path, args, {**kwargs, "statuses": list(self.statuses)}
+
+    def create_sql(
+        self,
+        model: type[models.Model],
+        schema_editor: BaseDatabaseSchemaEditor,
+        using: str = "",
+        **kwargs: Any,
+    ) -> Statement:
+        return self.for_database(schema_editor.connection).create_sql(
+            model, schema_editor, using, **kwargs
+        )
+
+    def for_database(self, connection: BaseDatabaseWrapper) -> models.Index:
+        """The plain Index this one is on `connection`'s database."""
+        if not connection.features.supports_partial_indexes:
+            return models.Index(fields=["status", *self.fields], name=self.name)
+        [*others, last] = self.statuses
+        condition = Q(status__in=self.statuses) if others else Q(status=last)
+        return models.Index(fields=self.fields, name=self.name, condition=condition)
 
 
 class DBTaskResult(models.Model):
@@ -391,12 +436,23 @@ class DBTaskResult(models.Model):
         verbose_name_plural = _("task results")
         ordering = CLAIM_ORDER
         indexes = [
-            # The claim query (status, then order) for workers of every queue; also the
-            # lookups of RUNNING tasks (heartbeat, reclaim) and of finished ones (prune).
-            models.Index(fields=["status", *CLAIM_ORDER], name="django_tasks_claim_idx"),
-            # The claim query for workers of named queues.
-            models.Index(
-                fields=["status", "queue_name", *CLAIM_ORDER], name="django_tasks_queue_claim_idx"
+            # The claim query, for workers of every queue and of named queues.
+            StatusIndex(
+                statuses=[TaskResultStatus.READY], fields=CLAIM_ORDER, name="django_tasks_ready_idx"
+            ),
+            StatusIndex(
+                statuses=[TaskResultStatus.READY],
+                fields=["queue_name", *CLAIM_ORDER],
+                name="django_tasks_queue_ready_idx",
+            ),
+            # Lost workers' tasks (reclaim_stale), and old results (prune).
+            StatusIndex(
+                statuses=[TaskResultStatus.RUNNING],
+                fields=["lease_expires_at"],
+                name="django_tasks_running_idx",
+            ),
+            StatusIndex(
+                statuses=FINISHED_STATUSES, fields=["finished_at"], name="django_tasks_finished_idx"
             ),
         ]
         constraints = [
@@ -438,8 +494,9 @@ class _Statements:
         self.table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # By column name, which is also the field's (DBTaskResult sets no db_column).
         self.fields = {field.attname: field for field in DBTaskResult._meta.concrete_fields}
-        self.columns = list(self.fields)  # The model's field order.
+        self.columns = tuple(self.fields)  # The model's field order.
         self._converters: dict[tuple[str, ...], list[list[tuple[Any, Any]]]] = {}
+        self._all_columns = ", ".join(self.columns)
         self.lock = ""
         if features.has_select_for_update_skip_locked:
             self.lock = " FOR UPDATE SKIP LOCKED"
@@ -459,22 +516,59 @@ class _Statements:
             "WHERE id = %s"
         )
 
-    def model_from_row(self, names: tuple[str, ...], row: Sequence[Any]) -> DBTaskResult:
-        """A DBTaskResult from a row with the table's columns (and maybe extra ones)."""
+    def model_from_row(
+        self,
+        names: tuple[str, ...],
+        row: Sequence[Any],
+        known: dict[str, Any] | None = None,
+    ) -> DBTaskResult:
+        """
+        A DBTaskResult from a row of the columns `names`, and the `known` values of
+        every other field.
+        """
         converters = self._converters.get(names)
         if converters is None:
             converters = self._converters[names] = [self._converters_of(name) for name in names]
-        values = {
-            name: _convert(value, column_converters, self.connection)
-            for name, value, column_converters in zip(names, row, converters, strict=True)
-        }
-        # In the model's field order, which need not be the table's column order.
-        instance = DBTaskResult.from_db(
-            self.connection.alias, self.columns, [values.pop(name) for name in self.columns]
+        values = dict(known or {})
+        for name, value, column_converters in zip(names, row, converters, strict=True):
+            values[name] = _convert(value, column_converters, self.connection)
+        return DBTaskResult.from_db(
+            self.connection.alias, self.columns, [values[name] for name in self.columns]
         )
-        for name, value in values.items():
-            setattr(instance, name, value)
-        return instance
+
+    # What a PostgreSQL claim returns, after whether the outcome was stored: every
+    # column but those the claim itself sets to values the claimant knows (see claimed()).
+    CLAIM_RETURNS = (
+        "id",
+        "task_path",
+        "queue_name",
+        "priority",
+        "args",
+        "kwargs",
+        "enqueued_at",
+        "run_after",
+        "available_at",
+        "started_at",
+        "finished_at",
+        "worker_ids",
+        "return_value",
+        "exception_class_path",
+        "traceback",
+    )
+
+    def claimed(self, row: Sequence[Any], claimant: Claimant, now: datetime) -> DBTaskResult:
+        """The task the PostgreSQL function claimed, with what finish_and_claim_params() gave it."""
+        return self.model_from_row(
+            self.CLAIM_RETURNS,
+            row,
+            {
+                "status": TaskResultStatus.RUNNING.value,
+                "backend_name": claimant.backend_name,
+                "claimed_by": claimant.worker_id,
+                "lease_expires_at": now + claimant.lease,
+                "last_attempted_at": now,
+            },
+        )
 
     def _converters_of(self, name: str) -> list[tuple[Any, Any]]:
         field = self.fields.get(name)
@@ -549,14 +643,14 @@ class _Statements:
             )
         return params
 
-    def select_ready(self, claimant: Claimant, columns: str = "*") -> str:
+    def select_ready(self, claimant: Claimant, columns: str | None = None) -> str:
         queues = ""
         if claimant.queue_names is not None and len(claimant.queue_names) == 1:
             queues = " AND queue_name = %s"  # An equality: the index then gives the order.
         elif claimant.queue_names is not None:
             queues = f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
         return (
-            f"SELECT {columns} FROM {self.table} WHERE status = 'READY' AND "
+            f"SELECT {columns or self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
             f"backend_name = %s{queues} AND available_at <= %s "
             f"ORDER BY {self.ORDER} LIMIT 1{self.lock}"
         )
@@ -575,35 +669,35 @@ class _Statements:
             self.prep("id", row.id),
         ]
 
-    # PostgreSQL claims in one statement, and can finish and claim in one too.
-    def _claim_ctes(self, claimant: Claimant) -> str:
-        return (
-            f"next AS ({self.select_ready(claimant, 'id')}), "
-            f"claimed AS (UPDATE {self.table} AS t SET status = 'RUNNING', claimed_by = %s, "
-            "lease_expires_at = %s, last_attempted_at = %s, "
-            "started_at = COALESCE(t.started_at, %s), "
-            "worker_ids = t.worker_ids || jsonb_build_array(%s::text) "
-            "FROM next WHERE t.id = next.id RETURNING t.*)"
-        )
+    # PostgreSQL stores an outcome and claims the next task in one call.
+    FINISH_AND_CLAIM = (
+        f"SELECT * FROM django_tasks_database_finish_and_claim({', '.join(['%s'] * 11)})"
+    )
 
-    def claim(self, claimant: Claimant) -> str:
-        return f"WITH {self._claim_ctes(claimant)} SELECT * FROM claimed"
-
-    def claim_params(self, claimant: Claimant, now: datetime) -> list[Any]:
-        worker = claimant.worker_id
-        when = self.prep("last_attempted_at", now)
-        lease = self.prep("lease_expires_at", now + claimant.lease)
-        return [*self.select_ready_params(claimant, now), worker, lease, when, when, worker]
-
-    def finish_and_claim(self, outcome: Outcome, claimant: Claimant) -> str:
-        # Every sub-statement runs, and sees the table as it was before the statement.
-        # The outer join returns one row even when there is nothing to claim.
-        return (
-            f"WITH finished AS ({self.finish(outcome)} RETURNING 1), "
-            f"{self._claim_ctes(claimant)} "
-            "SELECT claimed.*, (SELECT count(*) FROM finished) AS finished "
-            "FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE"
-        )
+    def finish_and_claim_params(
+        self, outcome: Outcome | None, claimant: Claimant, now: datetime
+    ) -> list[Any]:
+        """The arguments of the function, in order (see migration 0004)."""
+        finish: list[Any] = [None] * 6
+        if outcome is not None:
+            failed = outcome.status == TaskResultStatus.FAILED
+            finish = [
+                outcome.id,
+                str(outcome.status),
+                outcome.finished_at,
+                self.prep("return_value", outcome.return_value),
+                outcome.exception_class_path if failed else None,
+                outcome.traceback if failed else None,
+            ]
+        queues = None if claimant.queue_names is None else sorted(claimant.queue_names)
+        return [
+            *finish,
+            claimant.worker_id,
+            claimant.backend_name,
+            queues,
+            now,
+            now + claimant.lease,
+        ]
 
     def finish(self, outcome: Outcome) -> str:
         error = ""
@@ -634,7 +728,7 @@ class _Statements:
 _local = threading.local()
 
 
-def _statements(using: str) -> _Statements:
+def statements_for(using: str) -> _Statements:
     connection = connections[using]
     cache: dict[str, _Statements] = _local.__dict__.setdefault("statements", {})
     statements = cache.get(using)

@@ -1,9 +1,11 @@
 from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import pytest
 from django.conf import settings
 
-from django_tasks import task_backends
+from django_tasks import TaskResult, TaskResultStatus, task_backends
+from django_tasks.signals import task_enqueued, task_finished, task_started
 
 from .services import REQUIRE_SERVICES, SERVERS, is_reachable
 
@@ -32,3 +34,30 @@ def fresh_task_backends() -> Iterator[None]:
     task_backends.reset()
     yield
     task_backends.reset()
+
+
+class SentSignal(NamedTuple):
+    name: str  # "enqueued", "started" or "finished"
+    sender: type[object]
+    status: TaskResultStatus  # The result's status when the signal was sent.
+    task_result: TaskResult[Any]
+
+
+@pytest.fixture
+def signals_sent() -> Iterator[list[SentSignal]]:
+    """Each task signal sent during the test, in order."""
+    sent: list[SentSignal] = []
+    signals = {"enqueued": task_enqueued, "started": task_started, "finished": task_finished}
+
+    def receiver_for(name: str) -> Any:
+        def receive(sender: type[object], task_result: TaskResult[Any], **kwargs: object) -> None:
+            sent.append(SentSignal(name, sender, task_result.status, task_result))
+
+        return receive
+
+    receivers = {signal: receiver_for(name) for name, signal in signals.items()}
+    for signal, receive in receivers.items():
+        signal.connect(receive)
+    yield sent
+    for signal, receive in receivers.items():
+        signal.disconnect(receive)

@@ -1,47 +1,24 @@
 """DummyBackend stores what is enqueued and never runs it."""
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 from pytest_django import Settings
 
-from django_tasks import TaskResult, TaskResultStatus, task_backends
+from django_tasks import TaskResultStatus, task_backends
 from django_tasks.backends.dummy import DummyBackend
 from django_tasks.exceptions import TaskResultDoesNotExist
-from django_tasks.signals import task_enqueued, task_finished, task_started
 
 from . import tasks
+from .conftest import SentSignal
 
 
 @pytest.fixture
 def backend() -> DummyBackend:
     return cast(DummyBackend, task_backends["dummy"])
-
-
-@pytest.fixture
-def signals_sent() -> Iterator[list[tuple[str, type[object], TaskResult[Any]]]]:
-    sent: list[tuple[str, type[object], TaskResult[Any]]] = []
-
-    def receiver_for(name: str) -> Any:
-        def receive(sender: type[object], task_result: TaskResult[Any], **kwargs: object) -> None:
-            sent.append((name, sender, task_result))
-
-        return receive
-
-    receivers = {
-        task_enqueued: receiver_for("enqueued"),
-        task_started: receiver_for("started"),
-        task_finished: receiver_for("finished"),
-    }
-    for signal, receive in receivers.items():
-        signal.connect(receive)
-    yield sent
-    for signal, receive in receivers.items():
-        signal.disconnect(receive)
 
 
 on_dummy = tasks.add.using(backend="dummy")
@@ -89,11 +66,11 @@ def test_enqueue_keeps_the_tasks_priority_queue_and_run_after() -> None:
 
 
 def test_enqueue_sends_task_enqueued_from_the_backend_class(
-    signals_sent: list[tuple[str, type[object], TaskResult[Any]]],
+    signals_sent: list[SentSignal],
 ) -> None:
     result = on_dummy.enqueue(1, 2)
 
-    assert signals_sent == [("enqueued", DummyBackend, result)]
+    assert signals_sent == [SentSignal("enqueued", DummyBackend, TaskResultStatus.READY, result)]
 
 
 def test_aenqueue_stores_the_result(backend: DummyBackend) -> None:

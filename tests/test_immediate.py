@@ -2,8 +2,7 @@
 
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -11,39 +10,18 @@ from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus, default_task_backend, task_backends
 from django_tasks.backends.immediate import ImmediateBackend
-from django_tasks.signals import task_enqueued, task_finished, task_started
 
 from . import tasks
+from .conftest import SentSignal
 
-Sent = list[tuple[str, type[object], TaskResultStatus]]
+
+def seen(sent: list[SentSignal]) -> list[tuple[str, type[object], TaskResultStatus]]:
+    return [(signal.name, signal.sender, signal.status) for signal in sent]
 
 
 @pytest.fixture
 def backend() -> ImmediateBackend:
     return cast(ImmediateBackend, task_backends["default"])
-
-
-@pytest.fixture
-def signals_sent() -> Iterator[Sent]:
-    """Each signal sent: its name, its sender, and the result's status at the time."""
-    sent: Sent = []
-
-    def receiver_for(name: str) -> Any:
-        def receive(sender: type[object], task_result: TaskResult[Any], **kwargs: object) -> None:
-            sent.append((name, sender, task_result.status))
-
-        return receive
-
-    receivers = {
-        task_enqueued: receiver_for("enqueued"),
-        task_started: receiver_for("started"),
-        task_finished: receiver_for("finished"),
-    }
-    for signal, receive in receivers.items():
-        signal.connect(receive)
-    yield sent
-    for signal, receive in receivers.items():
-        signal.disconnect(receive)
 
 
 # --- running ------------------------------------------------------------------------
@@ -132,12 +110,12 @@ def test_failure_is_recorded_with_its_exception_class_and_traceback() -> None:
 
 
 def test_interrupted_task_is_recorded_as_failed_and_the_interruption_raised(
-    signals_sent: Sent,
+    signals_sent: list[SentSignal],
 ) -> None:
     with pytest.raises(KeyboardInterrupt):
         tasks.interrupt.enqueue()
 
-    assert signals_sent[-1] == ("finished", ImmediateBackend, TaskResultStatus.FAILED)
+    assert seen(signals_sent)[-1] == ("finished", ImmediateBackend, TaskResultStatus.FAILED)
 
 
 # --- async --------------------------------------------------------------------------
@@ -186,35 +164,26 @@ def test_async_context_task_enqueued_from_async_code_receives_the_result() -> No
 # --- signals and logging ------------------------------------------------------------
 
 
-def test_signals_are_sent_from_the_backend_class_in_order(signals_sent: Sent) -> None:
+def test_signals_are_sent_from_the_backend_class_in_order(signals_sent: list[SentSignal]) -> None:
     tasks.add.enqueue(1, 2)
 
-    assert signals_sent == [
+    assert seen(signals_sent) == [
         ("enqueued", ImmediateBackend, TaskResultStatus.READY),
         ("started", ImmediateBackend, TaskResultStatus.RUNNING),
         ("finished", ImmediateBackend, TaskResultStatus.SUCCESSFUL),
     ]
 
 
-def test_task_finished_is_sent_for_a_failed_task(signals_sent: Sent) -> None:
+def test_task_finished_is_sent_for_a_failed_task(signals_sent: list[SentSignal]) -> None:
     tasks.fail.enqueue("boom")
 
-    assert signals_sent[-1] == ("finished", ImmediateBackend, TaskResultStatus.FAILED)
+    assert seen(signals_sent)[-1] == ("finished", ImmediateBackend, TaskResultStatus.FAILED)
 
 
-def test_signals_carry_the_result() -> None:
-    received: list[TaskResult[Any]] = []
+def test_signals_carry_the_result(signals_sent: list[SentSignal]) -> None:
+    result = tasks.add.enqueue(1, 2)
 
-    def receive(sender: type[object], task_result: TaskResult[Any], **kwargs: object) -> None:
-        received.append(task_result)
-
-    task_finished.connect(receive)
-    try:
-        result = tasks.add.enqueue(1, 2)
-    finally:
-        task_finished.disconnect(receive)
-
-    assert received == [result]
+    assert [signal.task_result for signal in signals_sent] == [result, result, result]
 
 
 def test_lifecycle_is_logged_on_the_django_tasks_logger(caplog: pytest.LogCaptureFixture) -> None:

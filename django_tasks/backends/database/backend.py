@@ -96,7 +96,8 @@ class DatabaseBackend(BaseTaskBackend):
     ) -> TaskResult[T]:
         result = self._new_result(task, args, kwargs)
         if not bulk.collect(result):
-            self.when_committed(task, partial(store, [result]), using=_write_db())
+            using = _write_db()
+            self.when_committed(task, partial(store, [result], using, {self.alias: self}), using)
         return result
 
     async def aenqueue(
@@ -106,8 +107,9 @@ class DatabaseBackend(BaseTaskBackend):
         if not bulk.collect(result):
             # The write, and the on-commit hook, belong in the thread that owns the
             # connection (and its transaction): as Django's own async ORM does it.
+            using = _write_db()
             await sync_to_async(self.when_committed)(
-                task, partial(store, [result]), using=_write_db()
+                task, partial(store, [result], using, {self.alias: self}), using
             )
         return result
 
@@ -156,19 +158,25 @@ def store_when_committed(results: Sequence[TaskResult[Any]]) -> None:
     for group in groups.values():
         # Every task of the group decides the same way, so its first one can ask.
         first = group[0]
-        backends[first.backend].when_committed(first.task, partial(store, group), using=using)
+        backends[first.backend].when_committed(
+            first.task, partial(store, group, using, backends), using=using
+        )
 
 
-def store(results: Sequence[TaskResult[Any]]) -> None:
-    """Insert enqueued results (one INSERT), mark them enqueued, and send task_enqueued."""
+def store(
+    results: Sequence[TaskResult[Any]], using: str, backends: Mapping[str, BaseTaskBackend]
+) -> None:
+    """
+    Insert enqueued results (one INSERT) into database `using`, mark them enqueued, and
+    send task_enqueued from their `backends`' classes.
+    """
     from .models import DBTaskResult
 
     now = timezone.now()
-    DBTaskResult.objects.insert([new_task(result, now) for result in results])
-    senders = {alias: type(backend) for alias, backend in _backends_of(results).items()}
+    DBTaskResult.objects.insert([new_task(result, now) for result in results], using=using)
     for result in results:
         object.__setattr__(result, "enqueued_at", now)
-        task_enqueued.send(senders[result.backend], task_result=result)
+        task_enqueued.send(type(backends[result.backend]), task_result=result)
 
 
 def _backends_of(results: Iterable[TaskResult[Any]]) -> dict[str, BaseTaskBackend]:

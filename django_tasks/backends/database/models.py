@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -150,7 +151,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         if claim_next and sql.postgresql:  # One call: one round trip, one commit.
             return self._finish_and_claim(using, sql, outcome, claimant, now)
         with _write_transaction(using) if claim_next else nullcontext():
-            with connections[using].cursor() as cursor:
+            with sql.cursor() as cursor:
                 cursor.execute(sql.finish(outcome), sql.finish_params(outcome, claimant))
                 stored = cursor.rowcount == 1
             if not claim_next:
@@ -252,15 +253,18 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         deleted, _by_model = old.delete()
         return deleted
 
-    def insert(self, tasks: Sequence[NewTask]) -> None:
+    def insert(self, tasks: Sequence[NewTask], using: str | None = None) -> None:
         """Write new tasks: one INSERT (several for thousands of tasks, in one transaction)."""
-        using = self._write_db()
+        using = using or self._write_db()
         sql = statements_for(using)
         chunks = [tasks[i : i + sql.insert_chunk] for i in range(0, len(tasks), sql.insert_chunk)]
         if len(chunks) > 1:
             with transaction.atomic(using=using), connections[using].cursor() as cursor:
                 for chunk in chunks:
                     cursor.execute(sql.insert(len(chunk)), sql.insert_params(chunk))
+        elif len(tasks) == 1:  # Enqueue's own path.
+            with sql.cursor() as cursor:
+                cursor.execute(sql.insert(1), sql.insert_params(tasks))
         elif chunks:
             with connections[using].cursor() as cursor:
                 cursor.execute(sql.insert(len(tasks)), sql.insert_params(tasks))
@@ -308,9 +312,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         now: datetime,
     ) -> tuple[bool, DBTaskResult | None]:
         # PostgreSQL: the function of migration 0004.
-        [(finished, *claimed)] = self._fetch(
-            using, sql.FINISH_AND_CLAIM, sql.finish_and_claim_params(outcome, claimant, now)
-        )
+        with sql.cursor() as cursor:
+            cursor.execute(
+                sql.FINISH_AND_CLAIM, sql.finish_and_claim_params(outcome, claimant, now)
+            )
+            [(finished, *claimed)] = cursor.fetchall()
         nothing_claimed = claimed[0] is None  # The id.
         return finished == 1, None if nothing_claimed else sql.claimed(claimed, claimant, now)
 
@@ -491,12 +497,22 @@ class _Statements:
         features = connection.features
         self.connection = connection
         self.postgresql = connection.vendor == "postgresql"
+        self.server_binding = _server_binding_cursor() if self.postgresql else None
         self.table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # By column name, which is also the field's (DBTaskResult sets no db_column).
         self.fields = {field.attname: field for field in DBTaskResult._meta.concrete_fields}
         self.columns = tuple(self.fields)  # The model's field order.
         self._converters: dict[tuple[str, ...], list[list[tuple[Any, Any]]]] = {}
         self._all_columns = ", ".join(self.columns)
+        # Values the database driver takes as they are: on PostgreSQL, Django's
+        # preparation of UUIDs and datetimes returns them unchanged, only slower.
+        self._passed_as_is: frozenset[str] = frozenset()
+        if self.postgresql:
+            self._passed_as_is = frozenset(
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, models.UUIDField | models.DateTimeField)
+            )
         self.lock = ""
         if features.has_select_for_update_skip_locked:
             self.lock = " FOR UPDATE SKIP LOCKED"
@@ -515,6 +531,31 @@ class _Statements:
             "lease_expires_at = %s, last_attempted_at = %s, started_at = %s, worker_ids = %s "
             "WHERE id = %s"
         )
+
+    @contextmanager
+    def cursor(self) -> Generator[CursorWrapper, None, None]:
+        """
+        A cursor for the statements of enqueue, claim and finish. With psycopg 3 it binds
+        parameters on the server, where Django binds them in the client (the ORM's SQL
+        needs that; these statements do not): psycopg sends the values beside the query
+        instead of quoting each into it, and a statement takes a fifth less time. The
+        statements stay unnamed, never prepared, so connection poolers are not affected.
+        """
+        connection = self.connection
+        if not self.server_binding:
+            with connection.cursor() as cursor:
+                yield cursor
+            return
+        connection.ensure_connection()
+        psycopg_connection = connection.connection
+        factory = psycopg_connection.cursor_factory
+        psycopg_connection.cursor_factory = self.server_binding
+        try:
+            cursor = connection.cursor()
+        finally:
+            psycopg_connection.cursor_factory = factory
+        with cursor:
+            yield cursor
 
     def model_from_row(
         self,
@@ -582,6 +623,8 @@ class _Statements:
         return [(converter, column) for converter in found]
 
     def prep(self, name: str, value: object) -> Any:
+        if name in self._passed_as_is:
+            return value
         return self.fields[name].get_db_prep_save(value, self.connection)
 
     def insert(self, rows: int) -> str:
@@ -722,6 +765,17 @@ class _Statements:
             claimant.worker_id,
             claimant.backend_name,
         ]
+
+
+def _server_binding_cursor() -> type[Any] | None:
+    """psycopg 3's cursor class that binds parameters on the server; None for psycopg2."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return None
+    import psycopg
+
+    return psycopg.Cursor
 
 
 # Per thread, like Django's connections.

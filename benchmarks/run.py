@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -180,20 +181,41 @@ class Bench:
 
     # --- measures -------------------------------------------------------------------
 
-    def measure_round(self, side: Side, config: Config, run: int) -> None:
-        """M1, M2, bulk and (on PostgreSQL) M3, each on an empty table."""
-        ids = self.work / "ids.txt"
-        out = self.driver(side, config, "enqueue", str(self.n), "--ids", str(ids), "--reset")
-        self.record(config, side, "m1", self.n / out["seconds"])
+    def measure_round(self, sides: list[Side], config: Config, run: int) -> None:
+        """
+        M1, M2 (draining what M1 enqueued), bulk and (on PostgreSQL) M3 (draining what
+        bulk enqueued), each on an empty table.
+        Each measure runs for every side in turn before the next measure starts, so that
+        the two figures compared were taken seconds apart.
+        """
 
-        self.drain(side, config, run, "m2", 1, ids)
+        def ids(side: Side) -> Path:
+            return self.work / f"ids-{side.name}.txt"
 
-        out = self.driver(side, config, "bulk", str(self.n), "--ids", str(ids), "--reset")
-        self.record(config, side, "bulk", self.n / out["seconds"])
-        self.bulk_methods[side.name] = out["method"]
+        def each_side(measure: str, step: Callable[[Side], None]) -> None:
+            for side in sides:
+                started = time.perf_counter()
+                step(side)
+                print(
+                    f"   run {run + 1} {measure}: {side.name} in {time.perf_counter() - started:.1f} s"
+                )
 
+        def enqueue(side: Side) -> None:
+            out = self.driver(
+                side, config, "enqueue", str(self.n), "--ids", str(ids(side)), "--reset"
+            )
+            self.record(config, side, "m1", self.n / out["seconds"])
+
+        def bulk(side: Side) -> None:
+            out = self.driver(side, config, "bulk", str(self.n), "--ids", str(ids(side)), "--reset")
+            self.record(config, side, "bulk", self.n / out["seconds"])
+            self.bulk_methods[side.name] = out["method"]
+
+        each_side("M1", enqueue)
+        each_side("M2", lambda side: self.drain(side, config, run, "m2", 1, ids(side)))
+        each_side("bulk", bulk)
         if config.db == "postgresql":
-            self.drain(side, config, run, "m3", M3_WORKERS, ids)
+            each_side("M3", lambda side: self.drain(side, config, run, "m3", M3_WORKERS, ids(side)))
 
     def drain(self, side: Side, config: Config, run: int, measure: str, count: int, ids: Path):
         """
@@ -476,7 +498,9 @@ def report(bench: Bench, configs: list[Config], header: list[str]) -> str:
         "## How each figure is measured",
         "",
         f"- N = {bench.n} no-op tasks; every figure but M4 is the median of {bench.runs} runs, "
-        "and each run starts from an empty table in the side's own database.",
+        "and each run starts from an empty table in the side's own database. Within a run "
+        "each measure is taken on both sides back to back, the side going first alternating "
+        "between runs.",
         "- M1: one process, a loop of `noop.enqueue()` outside any transaction (connection "
         "already open). CONN_MAX_AGE does not apply outside a request or worker loop.",
         "- M2 / M3: the N tasks are queued first, then 1 (M2) or "
@@ -607,10 +631,7 @@ def measure_all(bench: Bench, sides: list[Side], configs: list[Config]) -> list[
         print(f"== {config.db_label}, CONN_MAX_AGE={config.conn_max_age}")
         for run in range(bench.runs):
             # Alternate who goes first, so that drift on a shared machine hits both sides.
-            for side in sides if run % 2 == 0 else sides[::-1]:
-                started = time.perf_counter()
-                bench.measure_round(side, config, run)
-                print(f"   run {run + 1}: {side.name} in {time.perf_counter() - started:.1f} s")
+            bench.measure_round(sides if run % 2 == 0 else sides[::-1], config, run)
         for side in sides:
             started = time.perf_counter()
             bench.measure_latency(side, config)

@@ -225,6 +225,18 @@ def test_runs_only_the_queues_it_is_given() -> None:
     assert row_of(reports).status == TaskResultStatus.SUCCESSFUL
 
 
+@pytest.mark.parametrize("others", [[], ["plain"]])
+def test_queue_names_with_quotes_commas_and_braces_are_matched_exactly(others: list[str]) -> None:
+    odd = 'we"ird, {queue}\\'
+    wanted = db_tasks.add.using(queue_name=odd).enqueue(1, 2)
+    lookalike = db_tasks.add.using(queue_name="we").enqueue(1, 2)
+
+    run_worker(queue_names=[odd, *others])
+
+    assert row_of(wanted).status == TaskResultStatus.SUCCESSFUL
+    assert row_of(lookalike).status == TaskResultStatus.READY
+
+
 def test_with_no_queue_names_runs_every_queue() -> None:
     results = [db_tasks.add.using(queue_name=name).enqueue(1, 2) for name in ("a", "b")]
 
@@ -690,3 +702,4 @@ def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
     }
     assert first.worker_ids == ["lost-worker", "w-1"]
     assert first.exception_class_path.endswith("WorkerLost")
+

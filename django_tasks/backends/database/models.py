@@ -6,6 +6,7 @@ wake-up. The worker and the backend ask this module; they write no SQL of their 
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -732,12 +733,11 @@ class _Statements:
                 outcome.exception_class_path if failed else None,
                 outcome.traceback if failed else None,
             ]
-        queues = None if claimant.queue_names is None else sorted(claimant.queue_names)
         return [
             *finish,
             claimant.worker_id,
             claimant.backend_name,
-            queues,
+            _text_array(claimant.queue_names),
             now,
             now + claimant.lease,
         ]
@@ -765,6 +765,17 @@ class _Statements:
             claimant.worker_id,
             claimant.backend_name,
         ]
+
+
+@functools.lru_cache(maxsize=64)
+def _text_array(values: frozenset[str] | None) -> str | None:
+    """A PostgreSQL text[] literal, which costs less to send than psycopg's list dumping."""
+    if values is None:
+        return None
+    quoted = (
+        '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in sorted(values)
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def _server_binding_cursor() -> type[Any] | None:

@@ -23,7 +23,14 @@ from functools import cache
 from types import FrameType
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections, router
+from django.db import (
+    DatabaseError,
+    DataError,
+    NotSupportedError,
+    ProgrammingError,
+    connections,
+    router,
+)
 from django.utils import timezone
 
 from ... import task_backends
@@ -55,6 +62,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 # Back-off after a database error: from the first delay, doubling up to the last.
 RETRY_DELAYS = (0.05, 30.0)
+# Errors in a statement itself, which no retry mends.
+STATEMENT_ERRORS = (DataError, ProgrammingError, NotSupportedError)
 # After "database is locked" (SQLite), try again soon: the writer is about to finish.
 LOCKED_RETRY_DELAY = 0.01
 
@@ -373,11 +382,20 @@ class Worker:
             )
 
     def _retrying(self, what: str, operation: Callable[[], R]) -> R | None:
-        """`operation()`, tried again after database errors; None if stopped meanwhile."""
+        """
+        `operation()`, tried again after database errors; None if stopped meanwhile. An
+        error in the statement itself (a missing table: migrations not applied) is raised:
+        trying again would only fail again.
+        """
         delay = RETRY_DELAYS[0]
         while not self._should_stop():
             try:
                 return operation()
+            except STATEMENT_ERRORS as exc:
+                logger.error(
+                    "Worker %s: cannot %s: %s: %s", self.worker_id, what, type(exc).__name__, exc
+                )
+                raise
             except DatabaseError as exc:
                 delay = self._back_off(what, exc, delay)
         return None

@@ -103,14 +103,31 @@ def _bulk_theirs(n: int) -> tuple[str, float, list[str]]:
 
 
 def stats() -> dict:
+    """
+    Row counts by status, the first start and last finish, and when the last of the workers
+    began its first task ("all_started") with how many tasks started from then on.
+    """
     model = result_model()
     by_status = dict(model.objects.values_list("status").annotate(n=Count("pk")).order_by())
     window = model.objects.aggregate(first_start=Min("started_at"), last_finish=Max("finished_at"))
+    first_start_by_worker: dict[str, float] = {}
+    starts = []
+    for worker_ids, started_at in model.objects.values_list("worker_ids", "started_at"):
+        if started_at is None or not worker_ids:
+            continue
+        started = started_at.timestamp()
+        starts.append(started)
+        worker = worker_ids[-1]
+        first_start_by_worker[worker] = min(started, first_start_by_worker.get(worker, started))
+    all_started = max(first_start_by_worker.values(), default=None)
     return {
         "count": sum(by_status.values()),
         "statuses": by_status,
         "first_start": window["first_start"] and window["first_start"].timestamp(),
         "last_finish": window["last_finish"] and window["last_finish"].timestamp(),
+        "workers": len(first_start_by_worker),
+        "all_started": all_started,
+        "started_since_all": sum(1 for started in starts if started >= (all_started or 0)),
     }
 
 

@@ -44,6 +44,27 @@ def test_enqueue_is_one_insert() -> None:
     assert queries[0]["sql"].startswith("INSERT INTO")
 
 
+def test_enqueue_is_seen_by_query_capture_after_enqueues_outside_it() -> None:
+    # The backend keeps its cursor between statements: it must still log them when
+    # query logging starts later, and stop when it ends.
+    db_tasks.add.enqueue(1, 2)
+    with CaptureQueriesContext(connection) as queries:
+        db_tasks.add.enqueue(3, 4)
+    db_tasks.add.enqueue(5, 6)
+
+    assert len(queries) == 1
+    assert not connection.queries_logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_after_the_connection_was_closed_uses_a_new_one() -> None:
+    first = db_tasks.add.enqueue(1, 2)
+    connection.close()
+    second = db_tasks.add.enqueue(3, 4)
+
+    assert row_of(first).status == row_of(second).status == TaskResultStatus.READY
+
+
 def test_enqueue_stores_a_ready_row_with_the_task_and_its_arguments() -> None:
     result = db_tasks.echo.using(priority=7, queue_name="emails").enqueue({"to": ["a@b.c"]})
 

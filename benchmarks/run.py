@@ -580,6 +580,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     began = time.perf_counter()
+    revision = git_revision()  # What is measured: the tree as the run starts.
     configs = [CONFIGS[name] for name in args.configs.split(",")]
     status = 0
 
@@ -622,7 +623,7 @@ def main() -> int:
     elapsed = time.perf_counter() - began
 
     header = [
-        f"Ours: django_tasks.backends.database (this repo at {git_revision()}). "
+        f"Ours: django_tasks.backends.database (this repo at {revision}). "
         f"Theirs: {', '.join(THEIRS_REQUIREMENTS)}.",
         "",
         f"Python {sys.version.split()[0]}, Django {version('Django')}, {os.cpu_count()} CPUs"

@@ -159,14 +159,11 @@ class Task(Generic[P, T_co]):
             task=self,
             id=get_random_id(),
             status=TaskResultStatus.RUNNING,
-            enqueued_at=None,
             started_at=now,
-            finished_at=None,
             last_attempted_at=now,
             args=list(args),
             kwargs={},
             backend=self.backend,
-            errors=[],
             worker_ids=[get_random_id()],  # This call is the first attempt.
         )
         return (TaskContext(task_result=result), *args)
@@ -271,18 +268,20 @@ class TaskError:
 
 @dataclass(frozen=True, kw_only=True)
 class TaskResult(Generic[T_co]):
+    # The defaults describe a result that was never enqueued nor attempted.
     task: Task[..., T_co]
     id: str  # Opaque and unique; at most 64 characters.
-    status: TaskResultStatus
-    enqueued_at: datetime | None
-    started_at: datetime | None  # When the first attempt started.
-    finished_at: datetime | None
-    last_attempted_at: datetime | None
+    status: TaskResultStatus = TaskResultStatus.READY
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None  # When the first attempt started.
+    finished_at: datetime | None = None
+    last_attempted_at: datetime | None = None
     args: list[Any]  # As they came back from JSON: tuples are lists.
     kwargs: dict[str, Any]
     backend: str
-    errors: list[TaskError]  # One per failed attempt, oldest first.
-    worker_ids: list[str]  # One per attempt.
+    # One per failed attempt, oldest first.
+    errors: list[TaskError] = field(default_factory=list[TaskError])
+    worker_ids: list[str] = field(default_factory=list[str])  # One per attempt.
     _return_value: Any = field(init=False, default=None)
 
     @property

@@ -240,3 +240,21 @@ def test_context_attempt_counts_retries() -> None:
     run_as_worker(result, "worker-2")  # A retry.
 
     assert result.return_value["attempt"] == 2
+
+
+# --- construction -------------------------------------------------------------------
+
+
+def test_a_result_built_with_only_its_task_id_arguments_and_backend_is_ready_and_unattempted() -> (
+    None
+):
+    first = TaskResult(task=tasks.add, id="a", args=[1, 2], kwargs={}, backend="default")
+    second = TaskResult(task=tasks.add, id="b", args=[3, 4], kwargs={}, backend="default")
+
+    assert first.status == TaskResultStatus.READY
+    assert (first.enqueued_at, first.started_at, first.finished_at) == (None, None, None)
+    assert first.last_attempted_at is None
+    assert first.errors == []
+    assert first.worker_ids == []
+    first.worker_ids.append("worker-1")
+    assert second.worker_ids == []  # Each result has lists of its own.

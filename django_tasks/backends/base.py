@@ -16,7 +16,6 @@ from ..base import (
     TASK_MIN_PRIORITY,
     Task,
     TaskResult,
-    TaskResultStatus,
 )
 from ..exceptions import InvalidTask
 from ..serialization import normalize_arguments
@@ -122,16 +121,9 @@ class BaseTaskBackend(metaclass=ABCMeta):
         result: TaskResult[T] = TaskResult(
             task=task,
             id=result_id or get_random_id(),
-            status=TaskResultStatus.READY,
-            enqueued_at=None,
-            started_at=None,
-            finished_at=None,
-            last_attempted_at=None,
             args=json_args,
             kwargs=json_kwargs,
             backend=self.alias,
-            errors=[],
-            worker_ids=[],
         )
         return result
 

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from django.db import DatabaseError, connections, models, router, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    NotSupportedError,
+    ProgrammingError,
+    connections,
+    models,
+    router,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
@@ -829,6 +838,22 @@ def is_lock_conflict(error: DatabaseError) -> bool:
         return True
     return bool(error.args) and error.args[0] in _MYSQL_LOCK_CONFLICTS
 
+
+def is_statement_error(error: DatabaseError) -> bool:
+    """
+    An error in the statement itself (a missing table or column, a malformed value),
+    which no retry mends. SQLite reports those as OperationalError, like a lock: its
+    message tells them apart.
+    """
+    if isinstance(error, DataError | ProgrammingError | NotSupportedError):
+        return True
+    cause = error.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(
+        _SQLITE_STATEMENT_ERRORS
+    )
+
+
+_SQLITE_STATEMENT_ERRORS = ("no such table", "no such column", "no such function")
 
 # serialization_failure, deadlock_detected, lock_not_available
 _PG_LOCK_CONFLICTS = ("40001", "40P01", "55P03")

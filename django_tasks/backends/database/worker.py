@@ -23,14 +23,7 @@ from functools import cache
 from types import FrameType
 from typing import Any, TypeVar
 
-from django.db import (
-    DatabaseError,
-    DataError,
-    NotSupportedError,
-    ProgrammingError,
-    connections,
-    router,
-)
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from ... import task_backends
@@ -52,6 +45,7 @@ from .models import (
     Outcome,
     is_lock_conflict,
     is_retryable,
+    is_statement_error,
 )
 
 logger = logging.getLogger("django_tasks.backends.database")
@@ -62,8 +56,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 # Back-off after a database error: from the first delay, doubling up to the last.
 RETRY_DELAYS = (0.05, 30.0)
-# Errors in a statement itself, which no retry mends.
-STATEMENT_ERRORS = (DataError, ProgrammingError, NotSupportedError)
 # After "database is locked" (SQLite), try again soon: the writer is about to finish.
 LOCKED_RETRY_DELAY = 0.01
 
@@ -391,12 +383,16 @@ class Worker:
         while not self._should_stop():
             try:
                 return operation()
-            except STATEMENT_ERRORS as exc:
-                logger.error(
-                    "Worker %s: cannot %s: %s: %s", self.worker_id, what, type(exc).__name__, exc
-                )
-                raise
             except DatabaseError as exc:
+                if is_statement_error(exc):
+                    logger.error(
+                        "Worker %s: cannot %s: %s: %s",
+                        self.worker_id,
+                        what,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    raise
                 delay = self._back_off(what, exc, delay)
         return None
 

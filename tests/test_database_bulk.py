@@ -12,7 +12,7 @@ from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus, task_backends
 from django_tasks.backends.database import bulk_enqueue
-from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.models import DBTaskResult, statements_for
 from django_tasks.backends.dummy import DummyBackend
 from django_tasks.signals import task_enqueued
 
@@ -37,6 +37,18 @@ def test_writes_the_tasks_of_the_block_with_one_insert() -> None:
     assert DBTaskResult.objects.count() == 51
     assert row_of(results[7]).args == [7, 7]
     assert row_of(echoed).args == ["x"]
+
+
+def test_more_tasks_than_one_insert_holds_are_written_in_several(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(statements_for(connection.alias), "insert_chunk", 3)
+
+    with CaptureQueriesContext(connection) as queries, bulk_enqueue() as batch:
+        results = [batch.enqueue(db_tasks.add, i, i) for i in range(7)]
+
+    assert inserts(queries) == 3
+    assert [row_of(result).args for result in results] == [[i, i] for i in range(7)]
 
 
 def test_writes_each_task_with_its_own_options() -> None:

@@ -143,9 +143,9 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         using = self._write_db()
         sql = statements_for(using)
         if sql.postgresql:  # One call.
-            return self._finish_and_claim(using, sql, None, claimant, now)[1]
+            return self._finish_and_claim(sql, None, claimant, now)[1]
         with _write_transaction(using):
-            return self._claim_in_transaction(using, sql, claimant, now)
+            return self._claim_in_transaction(sql, claimant, now)
 
     def finish(
         self, outcome: Outcome, claimant: Claimant, *, claim_next: bool = False
@@ -159,14 +159,14 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         sql = statements_for(using)
         now = outcome.finished_at
         if claim_next and sql.postgresql:  # One call: one round trip, one commit.
-            return self._finish_and_claim(using, sql, outcome, claimant, now)
+            return self._finish_and_claim(sql, outcome, claimant, now)
         with _write_transaction(using) if claim_next else nullcontext():
             with sql.cursor() as cursor:
                 cursor.execute(sql.finish(outcome), sql.finish_params(outcome, claimant))
                 stored = cursor.rowcount == 1
             if not claim_next:
                 return stored, None
-            return stored, self._claim_in_transaction(using, sql, claimant, now)
+            return stored, self._claim_in_transaction(sql, claimant, now)
 
     def renew_lease(self, id: uuid.UUID, claimant: Claimant, now: datetime | None = None) -> bool:
         """Extend the lease of a task the claimant is running (its heartbeat)."""
@@ -268,16 +268,10 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         using = using or self._write_db()
         sql = statements_for(using)
         chunks = [tasks[i : i + sql.insert_chunk] for i in range(0, len(tasks), sql.insert_chunk)]
-        if len(chunks) > 1:
-            with transaction.atomic(using=using), connections[using].cursor() as cursor:
-                for chunk in chunks:
-                    cursor.execute(sql.insert(len(chunk)), sql.insert_params(chunk))
-        elif len(tasks) == 1:  # Enqueue's own path.
-            with sql.cursor() as cursor:
-                cursor.execute(sql.insert(1), sql.insert_params(tasks))
-        elif chunks:
-            with connections[using].cursor() as cursor:
-                cursor.execute(sql.insert(len(tasks)), sql.insert_params(tasks))
+        several = transaction.atomic(using=using) if len(chunks) > 1 else nullcontext()
+        with several, sql.cursor() as cursor:
+            for chunk in chunks:
+                cursor.execute(sql.insert(len(chunk)), sql.insert_params(chunk))
 
     # --- internals ------------------------------------------------------------------
 
@@ -292,15 +286,15 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         )
 
     def _claim_in_transaction(
-        self, using: str, sql: _Statements, claimant: Claimant, now: datetime
+        self, sql: _Statements, claimant: Claimant, now: datetime
     ) -> DBTaskResult | None:
         # Select (locking the row, skipping rows other workers have locked), then update.
-        rows = self._fetch(
-            using, sql.select_ready(claimant), sql.select_ready_params(claimant, now)
-        )
-        if not rows:
+        with sql.cursor() as cursor:
+            cursor.execute(sql.select_ready(claimant), sql.select_ready_params(claimant, now))
+            found = cursor.fetchone()
+        if found is None:
             return None
-        row = sql.model_from_row(sql.columns, rows[0])
+        row = sql.model_from_row(sql.columns, found)
         worker_ids: object = row.worker_ids
         previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
         row.status = TaskResultStatus.RUNNING
@@ -309,13 +303,12 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         row.last_attempted_at = now
         row.started_at = row.started_at or now
         row.worker_ids = [*previous, claimant.worker_id]
-        with connections[using].cursor() as cursor:
+        with sql.cursor() as cursor:
             cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
         return row
 
     def _finish_and_claim(
         self,
-        using: str,
         sql: _Statements,
         outcome: Outcome | None,
         claimant: Claimant,
@@ -329,14 +322,6 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             [(finished, *claimed)] = cursor.fetchall()
         nothing_claimed = claimed[0] is None  # The id.
         return finished == 1, None if nothing_claimed else sql.claimed(claimed, claimant, now)
-
-    def _fetch(self, using: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        # The statements name their columns: cursor.description, which psycopg builds
-        # column by column, is not needed.
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
-        return rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -507,7 +492,7 @@ class _Statements:
         features = connection.features
         self.connection = connection
         self.postgresql = connection.vendor == "postgresql"
-        self.server_binding = _server_binding_cursor() if self.postgresql else None
+        self.server_binding_class = _server_binding_class() if self.postgresql else None
         self._cursor: CursorWrapper | None = None
         self.table = connection.ops.quote_name(DBTaskResult._meta.db_table)
         # By column name, which is also the field's (DBTaskResult sets no db_column).
@@ -554,7 +539,7 @@ class _Statements:
         making one per statement was a tenth of a worker's time per task.
         """
         connection = self.connection
-        if not self.server_binding:
+        if self.server_binding_class is None:
             with connection.cursor() as plain:
                 yield plain
             return
@@ -571,7 +556,7 @@ class _Statements:
     def _server_binding_cursor(self) -> CursorWrapper:
         psycopg_connection = self.connection.connection
         factory = psycopg_connection.cursor_factory
-        psycopg_connection.cursor_factory = self.server_binding
+        psycopg_connection.cursor_factory = self.server_binding_class
         try:
             return self.connection.cursor()  # Django's wrapper, as for any cursor.
         finally:
@@ -706,14 +691,15 @@ class _Statements:
             )
         return params
 
-    def select_ready(self, claimant: Claimant, columns: str | None = None) -> str:
+    def select_ready(self, claimant: Claimant) -> str:
+        # Every column by name, in the model's order (model_from_row(self.columns, ...)).
         queues = ""
         if claimant.queue_names is not None and len(claimant.queue_names) == 1:
             queues = " AND queue_name = %s"  # An equality: the index then gives the order.
         elif claimant.queue_names is not None:
             queues = f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
         return (
-            f"SELECT {columns or self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
+            f"SELECT {self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
             f"backend_name = %s{queues} AND available_at <= %s "
             f"ORDER BY {self.ORDER} LIMIT 1{self.lock}"
         )
@@ -797,7 +783,7 @@ def _text_array(values: frozenset[str] | None) -> str | None:
     return "{" + ",".join(quoted) + "}"
 
 
-def _server_binding_cursor() -> type[Any] | None:
+def _server_binding_class() -> type[Any] | None:
     """psycopg 3's cursor class that binds parameters on the server; None for psycopg2."""
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 

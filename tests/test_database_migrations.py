@@ -99,8 +99,6 @@ def index_condition(name: str) -> str:
 
 @pytest.mark.parametrize("queues", [None, ("default",)])
 def test_the_claim_query_uses_the_ready_indexes(queues: tuple[str, ...] | None) -> None:
-    if connection.vendor == "mysql":
-        pytest.skip("MySQL's planner picks a table scan on a table this small.")
     claimant = Claimant(
         worker_id="w",
         backend_name="database",
@@ -113,6 +111,10 @@ def test_the_claim_query_uses_the_ready_indexes(queues: tuple[str, ...] | None) 
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        elif connection.vendor == "mysql":
+            # Its planner picks a table scan on a table this small: the index must at
+            # least be one it could use (possible_keys).
             cursor.execute(f"EXPLAIN {sql}", params)
         else:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)

@@ -28,6 +28,15 @@ pytestmark = pytest.mark.django_db
 DATABASE_BACKEND = "django_tasks.backends.database.DatabaseBackend"
 
 
+def only_the_database_backend(
+    settings: Settings, options: dict[str, object], **params: object
+) -> None:
+    """TASKS with the "database" backend alone, with these OPTIONS (and other settings)."""
+    settings.TASKS = {
+        "database": {"BACKEND": DATABASE_BACKEND, "QUEUES": [], **params, "OPTIONS": options}
+    }
+
+
 def order_of_runs(results: list[TaskResult[Any]]) -> list[int]:
     """The indexes of `results` in the order their tasks started."""
     started = [row_of(result).started_at for result in results]
@@ -434,14 +443,7 @@ def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() 
 
 
 def test_with_on_worker_lost_fail_a_task_whose_lease_expired_fails(settings: Settings) -> None:
-    settings.TASKS = {
-        "database": {
-            "BACKEND": DATABASE_BACKEND,
-            "QUEUES": [],
-            "ENQUEUE_ON_COMMIT": False,
-            "OPTIONS": {"ON_WORKER_LOST": "fail"},
-        }
-    }
+    only_the_database_backend(settings, {"ON_WORKER_LOST": "fail"}, ENQUEUE_ON_COMMIT=False)
     result = db_tasks.attempt_info.enqueue()
     make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
 
@@ -500,13 +502,7 @@ def test_an_outcome_is_not_stored_once_another_worker_took_the_task_back(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_the_lease_of_a_long_task(settings: Settings) -> None:
-    settings.TASKS = {
-        "database": {
-            "BACKEND": DATABASE_BACKEND,
-            "QUEUES": [],
-            "OPTIONS": {"WORKER_TIMEOUT": 0.4},  # A heartbeat every 0.1s.
-        }
-    }
+    only_the_database_backend(settings, {"WORKER_TIMEOUT": 0.4})  # A heartbeat every 0.1s.
     result = db_tasks.watch_lease.enqueue(1.0)
 
     run_worker()
@@ -619,13 +615,7 @@ def test_on_sqlite_a_locked_database_is_retried_at_once_not_after_the_interval(
 
 @pytest.mark.django_db(transaction=True)
 def test_lost_tasks_are_looked_for_between_tasks_too(settings: Settings) -> None:
-    settings.TASKS = {
-        "database": {
-            "BACKEND": DATABASE_BACKEND,
-            "QUEUES": [],
-            "OPTIONS": {"WORKER_TIMEOUT": 0.2},
-        }
-    }
+    only_the_database_backend(settings, {"WORKER_TIMEOUT": 0.2})
     lost = db_tasks.add.enqueue(1, 2)
     make_running(lost, worker_id="lost-worker", lease_expires_in=timedelta(minutes=1))
     slow = db_tasks.watch_lease.using(priority=1).enqueue(0.3)

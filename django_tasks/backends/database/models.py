@@ -531,7 +531,7 @@ class _Statements:
     @contextmanager
     def cursor(self) -> Generator[CursorWrapper, None, None]:
         """
-        A cursor for the statements of enqueue, claim and finish. With psycopg 3 it binds
+        A cursor for this class's statements (enqueue, claim, finish). With psycopg 3 it binds
         parameters on the server, where Django binds them in the client (the ORM's SQL
         needs that; these statements do not), so psycopg sends the values beside the query
         instead of quoting each into it. The statements stay unnamed, never prepared, so

@@ -19,15 +19,18 @@ from .base import (
     TaskResultStatus,
     task,
 )
+from .bulk import BulkEnqueue, bulk_enqueue
 from .exceptions import InvalidTaskBackend
 
 __all__ = [
     "DEFAULT_TASK_BACKEND_ALIAS",
     "DEFAULT_TASK_QUEUE_NAME",
+    "BulkEnqueue",
     "Task",
     "TaskContext",
     "TaskResult",
     "TaskResultStatus",
+    "bulk_enqueue",
     "checks",
     "default_task_backend",
     "signals",

@@ -134,13 +134,34 @@ def test_sends_task_enqueued_for_each_task_once_written() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_tasks_of_other_backends_are_enqueued_as_usual() -> None:
+def test_tasks_of_other_backends_are_stored_one_by_one_as_the_block_ends() -> None:
+    dummy = cast(DummyBackend, task_backends["dummy"])
     with bulk_enqueue():
-        result = tasks.add.using(backend="dummy").enqueue(1, 2)
-        stored = list(cast(DummyBackend, task_backends["dummy"]).results)
+        first = tasks.add.using(backend="dummy").enqueue(1, 2)
+        second = tasks.add.using(backend="dummy").enqueue(3, 4)
+        stored_in_block = list(dummy.results)
 
-    assert stored == [result]
+    assert stored_in_block == []
+    assert [result.id for result in dummy.results] == [first.id, second.id]
     assert not DBTaskResult.objects.exists()
+
+
+def test_tasks_of_other_backends_are_not_stored_if_the_block_raises() -> None:
+    with pytest.raises(ZeroDivisionError), bulk_enqueue():
+        tasks.add.using(backend="dummy").enqueue(1, 2)
+        raise ZeroDivisionError
+
+    assert cast(DummyBackend, task_backends["dummy"]).results == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_immediate_tasks_of_the_block_run_as_it_ends() -> None:
+    with bulk_enqueue():
+        result = tasks.add.enqueue(1, 2)
+        status_in_block = result.status
+
+    assert status_in_block == TaskResultStatus.READY
+    assert result.return_value == 3
 
 
 def test_nested_blocks_write_their_own_tasks() -> None:

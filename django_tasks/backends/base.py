@@ -1,5 +1,6 @@
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.inspect import get_func_args
 
+from .. import bulk
 from ..base import (
     DEFAULT_TASK_PRIORITY,
     DEFAULT_TASK_QUEUE_NAME,
@@ -127,6 +129,22 @@ class BaseTaskBackend(metaclass=ABCMeta):
         )
         return result
 
+    def enqueue_result(self, result: TaskResult[Any]) -> None:
+        """
+        Store a result from new_result(): into the open bulk_enqueue() block if any, else
+        now or when the transaction commits. Backends that use it implement store_results.
+        """
+        if not bulk.collect(result):
+            self.when_committed(result.task, partial(self.store_results, [result]))
+
+    def store_results(self, results: Sequence[TaskResult[Any]]) -> None:
+        """Store READY results, mark them enqueued and send task_enqueued for each."""
+        raise NotImplementedError(f"Backend {self.alias!r} does not store results in batches.")
+
+    def transaction_db(self) -> str | None:
+        """The database whose transaction ENQUEUE_ON_COMMIT waits for (None: default)."""
+        return None
+
     def should_enqueue_on_commit(self, task: Task[..., object]) -> bool:
         if task.enqueue_on_commit is not None:
             return task.enqueue_on_commit
@@ -136,9 +154,12 @@ class BaseTaskBackend(metaclass=ABCMeta):
         self, task: Task[..., object], action: Callable[[], None], using: str | None = None
     ) -> None:
         """
-        Run `action` when the transaction open on database `using` commits, if the
-        task enqueues on commit; otherwise, or outside a transaction, now.
+        Run `action` when the transaction open on database `using` (by default
+        transaction_db()) commits, if the task enqueues on commit; otherwise, or
+        outside a transaction, now.
         """
+        if using is None:
+            using = self.transaction_db()
         # Checking in_atomic_block needs no connection, so tests without database
         # access can enqueue outside transactions.
         if (

@@ -26,13 +26,14 @@ class DummyBackend(BaseTaskBackend):
         self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[T]:
         result = self.new_result(task, args, kwargs)
-        self.when_committed(task, lambda: self._store(result))
+        self.enqueue_result(result)
         return result
 
-    def _store(self, result: TaskResult[Any]) -> None:
-        object.__setattr__(result, "enqueued_at", timezone.now())
-        self.results.append(result)
-        task_enqueued.send(type(self), task_result=result)
+    def store_results(self, results: Sequence[TaskResult[Any]]) -> None:
+        for result in results:
+            object.__setattr__(result, "enqueued_at", timezone.now())
+            self.results.append(result)
+            task_enqueued.send(type(self), task_result=result)
 
     def get_result(self, result_id: str) -> TaskResult[Any]:
         # Results live in this process only, hence supports_get_result = False.

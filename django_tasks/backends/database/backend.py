@@ -12,7 +12,6 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
@@ -23,12 +22,10 @@ from django.db import router
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from ... import task_backends
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
 from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 from ...signals import task_enqueued
 from ..base import BaseTaskBackend
-from . import bulk
 
 if TYPE_CHECKING:
     from .models import DBTaskResult, NewTask, Outcome
@@ -95,23 +92,34 @@ class DatabaseBackend(BaseTaskBackend):
         self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[T]:
         result = self._new_result(task, args, kwargs)
-        if not bulk.collect(result):
-            using = _write_db()
-            self.when_committed(task, partial(store, [result], using, {self.alias: self}), using)
+        self.enqueue_result(result)
         return result
 
     async def aenqueue(
         self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[T]:
         result = self._new_result(task, args, kwargs)
-        if not bulk.collect(result):
-            # The write, and the on-commit hook, belong in the thread that owns the
-            # connection (and its transaction): as Django's own async ORM does it.
-            using = _write_db()
-            await sync_to_async(self.when_committed)(
-                task, partial(store, [result], using, {self.alias: self}), using
-            )
+        # The write, and the on-commit hook, belong in the thread that owns the
+        # connection (and its transaction): as Django's own async ORM does it.
+        await sync_to_async(self.enqueue_result)(result)
         return result
+
+    def store_results(self, results: Sequence[TaskResult[Any]]) -> None:
+        """Insert READY results with one INSERT, mark them enqueued, send task_enqueued."""
+        from .models import DBTaskResult
+
+        now = timezone.now()
+        DBTaskResult.objects.insert(
+            [new_task(result, now) for result in results], using=self.transaction_db()
+        )
+        for result in results:
+            object.__setattr__(result, "enqueued_at", now)
+            task_enqueued.send(type(self), task_result=result)
+
+    def transaction_db(self) -> str:
+        from .models import DBTaskResult
+
+        return router.db_for_write(DBTaskResult)
 
     def get_result(self, result_id: str) -> TaskResult[Any]:
         from .models import DBTaskResult
@@ -145,42 +153,6 @@ class DatabaseBackend(BaseTaskBackend):
         self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[T]:
         return self.new_result(task, args, kwargs, result_id=str(uuid.uuid4()))
-
-
-def store_when_committed(results: Sequence[TaskResult[Any]]) -> None:
-    """Store results now, or when the transaction commits for tasks that enqueue on commit."""
-    backends = _backends_of(results)
-    groups: dict[bool, list[TaskResult[Any]]] = {}
-    for result in results:
-        on_commit = backends[result.backend].should_enqueue_on_commit(result.task)
-        groups.setdefault(on_commit, []).append(result)
-    using = _write_db()
-    for group in groups.values():
-        # Every task of the group decides the same way, so its first one can ask.
-        first = group[0]
-        backends[first.backend].when_committed(
-            first.task, partial(store, group, using, backends), using=using
-        )
-
-
-def store(
-    results: Sequence[TaskResult[Any]], using: str, backends: Mapping[str, BaseTaskBackend]
-) -> None:
-    """
-    Insert enqueued results (one INSERT) into database `using`, mark them enqueued, and
-    send task_enqueued from their `backends`' classes.
-    """
-    from .models import DBTaskResult
-
-    now = timezone.now()
-    DBTaskResult.objects.insert([new_task(result, now) for result in results], using=using)
-    for result in results:
-        object.__setattr__(result, "enqueued_at", now)
-        task_enqueued.send(type(backends[result.backend]), task_result=result)
-
-
-def _backends_of(results: Iterable[TaskResult[Any]]) -> dict[str, BaseTaskBackend]:
-    return {alias: task_backends[alias] for alias in {result.backend for result in results}}
 
 
 def new_task(result: TaskResult[Any], enqueued_at: datetime) -> NewTask:
@@ -297,9 +269,3 @@ def _parse_id(result_id: str) -> uuid.UUID:
         return uuid.UUID(str(result_id))
     except ValueError:
         raise TaskResultDoesNotExist(result_id) from None
-
-
-def _write_db() -> str:
-    from .models import DBTaskResult
-
-    return router.db_for_write(DBTaskResult)

@@ -1,8 +1,10 @@
-"""Enqueue many tasks with one INSERT."""
+"""Enqueue many tasks at once: each backend stores its share of a block in one go."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -11,7 +13,7 @@ from asgiref.sync import sync_to_async
 if TYPE_CHECKING:
     from typing import Self
 
-    from ...base import Task, TaskResult
+    from .base import Task, TaskResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -21,14 +23,15 @@ _collecting: ContextVar[BulkEnqueue | None] = ContextVar("django_tasks_bulk_enqu
 
 class BulkEnqueue:
     """
-    Inside `with bulk_enqueue():` (or `async with`), tasks enqueued on a DatabaseBackend
-    are collected instead of written one by one; when the block exits they are written
-    together, with one INSERT. If the block raises, none is written.
+    Inside `with bulk_enqueue():` (or `async with`), enqueued tasks are collected instead
+    of stored one by one; when the block exits, each backend stores its share in one go
+    (one INSERT for the database backend, one pipeline for RQ, one by one for the
+    others). If the block raises, none is stored.
 
     Each `enqueue` call is the task's own, so its arguments are checked as usual and it
     returns the task's typed TaskResult at once (READY; `enqueued_at` is set when the
-    block writes it). ENQUEUE_ON_COMMIT applies to the batch as to single tasks: the
-    tasks that enqueue on commit are written when the transaction commits.
+    block stores it). ENQUEUE_ON_COMMIT applies to the batch as to single tasks: the
+    tasks that enqueue on commit are stored when the transaction commits.
     """
 
     def __init__(self) -> None:
@@ -76,9 +79,7 @@ class BulkEnqueue:
             await sync_to_async(self.write)()
 
     def write(self) -> None:
-        """Write what was collected (see the class); then it collects afresh."""
-        from .backend import store_when_committed
-
+        """Store what was collected (see the class); then it collects afresh."""
         results, self.results = self.results, []
         store_when_committed(results)
 
@@ -96,7 +97,7 @@ class BulkEnqueue:
 
 
 def bulk_enqueue() -> BulkEnqueue:
-    """Collect the tasks enqueued in a `with` block and write them with one INSERT."""
+    """Collect the tasks enqueued in a `with` block and store them together when it exits."""
     return BulkEnqueue()
 
 
@@ -107,3 +108,20 @@ def collect(result: TaskResult[Any]) -> bool:
         return False
     batch.results.append(result)
     return True
+
+
+def store_when_committed(results: Sequence[TaskResult[Any]]) -> None:
+    """
+    Have each backend store its share of `results`, now or, for the tasks that enqueue
+    on commit, when the transaction commits.
+    """
+    from . import task_backends
+
+    groups: dict[tuple[str, bool], list[TaskResult[Any]]] = {}
+    for result in results:
+        on_commit = task_backends[result.backend].should_enqueue_on_commit(result.task)
+        groups.setdefault((result.backend, on_commit), []).append(result)
+    for (alias, _), group in groups.items():
+        backend = task_backends[alias]
+        # Every task of the group decides the same way, so its first one can ask.
+        backend.when_committed(group[0].task, partial(backend.store_results, group))

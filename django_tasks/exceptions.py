@@ -21,6 +21,10 @@ class TaskResultMismatch(TaskException):
     """The requested task result belongs to another task."""
 
 
+class WorkerLost(TaskException):
+    """The worker running the task died (or lost its store) before recording an outcome."""
+
+
 # Names used by upstream django-tasks before Django 6 adopted the framework.
 InvalidTaskError = InvalidTask
 InvalidTaskBackendError = InvalidTaskBackend
@@ -33,4 +37,5 @@ __all__ = [
     "TaskException",
     "TaskResultDoesNotExist",
     "TaskResultMismatch",
+    "WorkerLost",
 ]

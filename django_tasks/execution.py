@@ -1,16 +1,61 @@
 """Running one task and recording its outcome: every backend's worker uses this."""
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
+from importlib import import_module
 from traceback import format_exception
-from typing import Any
+from typing import Any, cast
 
+from django.apps import apps
 from django.utils import timezone
 
-from .base import TaskContext, TaskError, TaskResult, TaskResultStatus
+from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus, declared_tasks
+from .exceptions import InvalidTask
 from .serialization import normalize_json
 from .signals import task_finished, task_started
 from .utils import get_module_path
+
+
+def resolve_task(path: str) -> Task[..., Any]:
+    """
+    The task that a stored `path` names. A path that is not a declared task is imported
+    only from an installed app's package, so a row written by another program cannot
+    make a worker import an arbitrary module. InvalidTask says why a path is refused.
+    """
+    for declared in reversed(declared_tasks):
+        if declared.module_path == path:
+            return declared
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise InvalidTask(f"{path!r} is not the dotted path of a task.")
+    module = sys.modules.get(module_name)
+    if module is None:
+        if not _in_installed_app(module_name):
+            raise InvalidTask(
+                f"{path!r} cannot be imported: {module_name!r} is not a module of an "
+                "installed app, so it is not imported."
+            )
+        try:
+            module = import_module(module_name)
+        except Exception as e:
+            raise InvalidTask(f"{path!r} cannot be imported: {type(e).__name__}: {e}") from e
+    found: object = getattr(module, attribute, None)
+    if found is None:
+        raise InvalidTask(f"{path!r} cannot be imported: {module_name} has no {attribute!r}.")
+    if not isinstance(found, Task):
+        raise InvalidTask(
+            f"{path!r} is a {type(found).__qualname__}, not a task (was its @task "
+            "decorator removed?)."
+        )
+    return cast(Task[..., Any], found)
+
+
+def _in_installed_app(module_name: str) -> bool:
+    return any(
+        module_name == config.name or module_name.startswith(f"{config.name}.")
+        for config in apps.get_app_configs()
+    )
 
 
 def start_attempt(

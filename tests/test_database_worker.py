@@ -438,7 +438,7 @@ def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() 
     assert rerun.worker_ids == ["lost-worker", "worker-2"]
     assert rerun.return_value["attempt"] == 2
     [lost] = rerun.errors
-    assert lost.exception_class_path == "django_tasks.backends.database.exceptions.WorkerLost"
+    assert lost.exception_class_path == "django_tasks.exceptions.WorkerLost"
     assert "Worker lost-worker stopped renewing its lease" in lost.traceback
 
 

@@ -1,5 +1,6 @@
 """The one function every backend's worker runs a task with."""
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -7,7 +8,8 @@ from typing import Any
 import pytest
 
 from django_tasks import TaskResult, TaskResultStatus
-from django_tasks.execution import run_task, start_attempt
+from django_tasks.exceptions import InvalidTask
+from django_tasks.execution import resolve_task, run_task, start_attempt
 from django_tasks.signals import task_finished
 
 from . import tasks
@@ -96,3 +98,38 @@ def test_run_task_saves_an_interruption_as_a_failure_and_reraises_it() -> None:
 
     assert saved == [TaskResultStatus.FAILED]
     assert result.errors[0].exception_class is KeyboardInterrupt
+
+
+def test_resolve_task_finds_a_declared_task_by_its_path() -> None:
+    assert resolve_task("tests.tasks.add") is tasks.add
+
+
+def test_resolve_task_imports_a_module_of_an_installed_app() -> None:
+    sys.modules.pop("tests.late_tasks", None)
+
+    found = resolve_task("tests.late_tasks.late")
+
+    assert found.module_path == "tests.late_tasks.late"
+
+
+def test_resolve_task_does_not_import_a_module_outside_the_installed_apps() -> None:
+    assert "antigravity" not in sys.modules
+
+    with pytest.raises(InvalidTask, match="not a module of an installed app"):
+        resolve_task("antigravity.fly")
+
+    assert "antigravity" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("os.system", "not a task"),
+        ("tests.tasks.no_such_task", "has no 'no_such_task'"),
+        ("tests.no_such_module.add", "cannot be imported: ModuleNotFoundError"),
+        ("add", "not the dotted path"),
+    ],
+)
+def test_resolve_task_refuses_a_path_that_names_no_task(path: str, message: str) -> None:
+    with pytest.raises(InvalidTask, match=message):
+        resolve_task(path)

@@ -20,10 +20,10 @@ from django.core.checks import CheckMessage
 from django.core.checks import Error as CheckError
 from django.db import router
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
 from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
+from ...execution import resolve_task
 from ...signals import task_enqueued
 from ..base import BaseTaskBackend
 
@@ -222,18 +222,9 @@ def outcome_of(result: TaskResult[Any]) -> Outcome:
 
 def _task_of(row: DBTaskResult) -> Task[..., Any]:
     try:
-        found: object = import_string(row.task_path)
-    except Exception as e:
-        raise InvalidTask(
-            f"Task result {row.id} names the task {row.task_path!r}, which cannot be "
-            f"imported: {type(e).__name__}: {e}"
-        ) from e
-    if not isinstance(found, Task):
-        raise InvalidTask(
-            f"Task result {row.id} names {row.task_path!r}, which is a "
-            f"{type(found).__qualname__}, not a task (was its @task decorator removed?)."
-        )
-    task = cast(Task[..., Any], found)
+        task = resolve_task(row.task_path)
+    except InvalidTask as e:
+        raise InvalidTask(f"Task result {row.id} cannot run: {e}") from e
     if (task.priority, task.queue_name, task.run_after, task.backend) == (
         row.priority,
         row.queue_name,

@@ -1,10 +1,8 @@
 """What the database backend records when a task's attempt ends without an outcome."""
 
-from ...exceptions import TaskException
+from ...exceptions import WorkerLost
 
-
-class WorkerLost(TaskException):
-    """The worker running the task stopped renewing its lease (it died, or lost the database)."""
+__all__ = ["WorkerInterrupted", "WorkerLost"]
 
 
 class WorkerInterrupted(BaseException):

@@ -10,7 +10,7 @@ from typing import Any, cast
 from django.apps import apps
 from django.utils import timezone
 
-from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus, declared_tasks
+from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask
 from .serialization import normalize_json
 from .signals import task_finished, task_started
@@ -19,13 +19,10 @@ from .utils import get_module_path
 
 def resolve_task(path: str) -> Task[..., Any]:
     """
-    The task that a stored `path` names. A path that is not a declared task is imported
+    The task that a stored `path` names. A module that is not imported yet is imported
     only from an installed app's package, so a row written by another program cannot
     make a worker import an arbitrary module. InvalidTask says why a path is refused.
     """
-    for declared in reversed(declared_tasks):
-        if declared.module_path == path:
-            return declared
     module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
         raise InvalidTask(f"{path!r} is not the dotted path of a task.")

@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_tasks",
     "django_tasks.backends.database",
+    "django_rq",
     "tests",
 ]
 
@@ -75,4 +76,20 @@ TASKS: dict[str, dict[str, Any]] = {
         # Worker subprocesses of the tests get theirs from the environment (JSON).
         "OPTIONS": json.loads(os.environ.get("DJANGO_TASKS_DATABASE_OPTIONS", "{}")),
     },
+}
+
+# The RQ backend's tests: Redis databases of their own, flushed by the tests. "emails"
+# lives in another database, as a queue on another Redis server would.
+REDIS_URL = os.environ.get("DJANGO_TASKS_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_OTHER_URL = os.environ.get("DJANGO_TASKS_REDIS_OTHER_URL", "redis://127.0.0.1:6379/12")
+RQ_QUEUES: dict[str, dict[str, Any]] = {
+    "default": {"URL": REDIS_URL},
+    "emails": {"URL": REDIS_OTHER_URL},
+}
+TASKS["rq"] = {
+    "BACKEND": "django_tasks.backends.rq.RQBackend",
+    "QUEUES": ["default", "emails"],
+    "ENQUEUE_ON_COMMIT": False,
+    # Worker subprocesses of the tests get theirs from the environment (JSON).
+    "OPTIONS": json.loads(os.environ.get("DJANGO_TASKS_RQ_OPTIONS", "{}")),
 }

@@ -1,6 +1,6 @@
 """bulk_enqueue: calls that do not fit the task's signature are rejected."""
 
-from django_tasks.backends.database import bulk_enqueue
+from django_tasks import bulk_enqueue
 from typing_tests.tasks_fixture import add, count_attempts, send_welcome
 
 with bulk_enqueue() as batch:

@@ -2,11 +2,14 @@
 
 from typing import Any, assert_type
 
-from django_tasks import TaskResult
-from django_tasks.backends.database import BulkEnqueue, DatabaseBackend, bulk_enqueue
+from django_tasks import BulkEnqueue, TaskResult, bulk_enqueue
+from django_tasks.backends import database
+from django_tasks.backends.database import DatabaseBackend
 from typing_tests.tasks_fixture import add, count_attempts, fetch_title, send_welcome
 
 assert_type(bulk_enqueue(), BulkEnqueue)
+# The database backend's old import path gives the same block.
+assert_type(database.bulk_enqueue(), BulkEnqueue)
 
 with bulk_enqueue() as batch:
     assert_type(batch, BulkEnqueue)

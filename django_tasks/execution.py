@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from traceback import format_exception
 from typing import Any
 
 from django.utils import timezone
@@ -10,7 +9,7 @@ from django.utils import timezone
 from .base import TaskContext, TaskError, TaskResult, TaskResultStatus
 from .serialization import normalize_json
 from .signals import task_finished, task_started
-from .utils import get_module_path
+from .utils import get_exception_traceback, get_module_path
 
 
 def start_attempt(
@@ -67,7 +66,7 @@ def record_failure(task_result: TaskResult[Any], exc: BaseException) -> None:
     task_result.errors.append(
         TaskError(
             exception_class_path=get_module_path(type(exc)),
-            traceback="".join(format_exception(exc)),
+            traceback=get_exception_traceback(exc),
         )
     )
     _set(task_result, status=TaskResultStatus.FAILED, finished_at=timezone.now())

@@ -171,8 +171,8 @@ class Task(Generic[P, T_co]):
     def _check_owns(self, result: TaskResult[Any]) -> TaskResult[T_co]:
         if result.task.func != self.func:
             raise TaskResultMismatch(
-                f"Result {result.id!r} belongs to {result.task.module_path!r}, "
-                f"not {self.module_path!r}."
+                f"Task does not match (received {result.task.module_path!r}): result "
+                f"{result.id!r} belongs to that task, not to {self.module_path!r}."
             )
         return result
 
@@ -262,7 +262,10 @@ class TaskError:
     def exception_class(self) -> type[BaseException]:
         exception_class = import_string(self.exception_class_path)
         if not isclass(exception_class) or not issubclass(exception_class, BaseException):
-            raise ValueError(f"{self.exception_class_path!r} is not an exception class.")
+            raise ValueError(
+                f"{self.exception_class_path!r} does not reference a valid exception. "
+                f"It names {exception_class!r}."
+            )
         return exception_class
 
 
@@ -291,12 +294,12 @@ class TaskResult(Generic[T_co]):
             return cast(T_co, self._return_value)
         if self.status == TaskResultStatus.FAILED:
             raise ValueError(
-                f"Task {self.task.module_path} (result {self.id}) failed, so it has no "
-                "return value; see .errors."
+                f"Task failed: {self.task.module_path} (result {self.id}) has no return "
+                "value; see .errors."
             )
         raise ValueError(
-            f"Task {self.task.module_path} (result {self.id}) has not finished yet "
-            f"(status {self.status}); call .refresh() later."
+            f"Task has not finished yet: {self.task.module_path} (result {self.id}) is "
+            f"{self.status}; call .refresh() later."
         )
 
     @property

@@ -196,14 +196,18 @@ def test_get_result_accepts_the_same_function_with_other_defaults() -> None:
 def test_get_result_of_another_tasks_result_raises_task_result_mismatch() -> None:
     enqueued = tasks.add.using(backend="dummy").enqueue(1, 2)
 
-    with pytest.raises(TaskResultMismatch, match=r"belongs to 'tests\.tasks\.add'"):
+    with pytest.raises(
+        TaskResultMismatch, match=r"belongs to that task, not to 'tests\.tasks\.subtract'"
+    ):
         tasks.subtract.using(backend="dummy").get_result(enqueued.id)
 
 
 def test_aget_result_of_another_tasks_result_raises_task_result_mismatch() -> None:
     enqueued = tasks.add.using(backend="dummy").enqueue(1, 2)
 
-    with pytest.raises(TaskResultMismatch, match=r"not 'tests\.tasks\.subtract'"):
+    with pytest.raises(
+        TaskResultMismatch, match=r"belongs to that task, not to 'tests\.tasks\.subtract'"
+    ):
         async_to_sync(tasks.subtract.using(backend="dummy").aget_result)(enqueued.id)
 
 

@@ -40,7 +40,7 @@ def test_return_value_of_a_failed_task_raises_value_error_saying_it_failed() -> 
     result = tasks.fail.enqueue("boom")
 
     with pytest.raises(
-        ValueError, match=r"tests\.tasks\.fail .* failed, so it has no return value"
+        ValueError, match=r"tests\.tasks\.fail \(result .*\) has no return value; see \.errors"
     ):
         _ = result.return_value
 
@@ -48,7 +48,7 @@ def test_return_value_of_a_failed_task_raises_value_error_saying_it_failed() -> 
 def test_return_value_of_an_unfinished_task_raises_value_error_saying_so() -> None:
     result = tasks.add.using(backend="dummy").enqueue(1, 2)
 
-    with pytest.raises(ValueError, match=r"has not finished yet \(status READY\)"):
+    with pytest.raises(ValueError, match=r"\(result .*\) is READY; call \.refresh\(\) later"):
         _ = result.return_value
 
 
@@ -56,7 +56,7 @@ def test_return_value_of_a_running_task_raises_value_error_saying_it_has_not_fin
     result = tasks.add.using(backend="dummy").enqueue(1, 2)
     start_attempt(result, "worker-1")
 
-    with pytest.raises(ValueError, match=r"has not finished yet \(status RUNNING\)"):
+    with pytest.raises(ValueError, match=r"\(result .*\) is RUNNING; call \.refresh\(\) later"):
         _ = result.return_value
 
 
@@ -167,7 +167,7 @@ def test_arefresh_loads_what_a_worker_recorded() -> None:
 def test_refresh_on_a_backend_without_a_result_store_raises_not_implemented() -> None:
     result = tasks.add.enqueue(1, 2)
 
-    with pytest.raises(NotImplementedError, match="'default' does not support retrieving"):
+    with pytest.raises(NotImplementedError, match=r"results\. \(backend 'default'\)"):
         result.refresh()
 
 
@@ -199,14 +199,14 @@ def test_error_traceback_shows_where_and_why_the_task_failed() -> None:
 def test_error_exception_class_of_a_path_that_is_not_a_class_raises_value_error() -> None:
     error = TaskError(exception_class_path="builtins.len", traceback="")
 
-    with pytest.raises(ValueError, match=r"'builtins\.len' is not an exception class"):
+    with pytest.raises(ValueError, match=r"'builtins\.len' .* It names <built-in function len>"):
         _ = error.exception_class
 
 
 def test_error_exception_class_of_a_class_that_is_not_an_exception_raises_value_error() -> None:
     error = TaskError(exception_class_path="builtins.dict", traceback="")
 
-    with pytest.raises(ValueError, match=r"'builtins\.dict' is not an exception class"):
+    with pytest.raises(ValueError, match=r"'builtins\.dict' .* It names <class 'dict'>"):
         _ = error.exception_class
 
 

@@ -26,6 +26,7 @@ from django.utils.translation import pgettext_lazy
 from typing_extensions import TypeVar
 
 from .exceptions import TaskResultMismatch
+from .serialization import normalize_arguments
 from .utils import get_module_path, get_random_id
 
 if TYPE_CHECKING:
@@ -161,11 +162,13 @@ class Task(Generic[P, T_co]):
             status=TaskResultStatus.RUNNING,
             started_at=now,
             last_attempted_at=now,
-            args=list(args),
+            args=[],
             kwargs={},
             backend=self.backend,
             worker_ids=[get_random_id()],  # This call is the first attempt.
         )
+        # A direct call crosses no JSON boundary: the arguments stay as given.
+        object.__setattr__(result, "args", list(args))
         return (TaskContext(task_result=result), *args)
 
     def _check_owns(self, result: TaskResult[Any]) -> TaskResult[T_co]:
@@ -233,7 +236,7 @@ def task(
     """Make a module-level function a Task: `@task` or `@task(priority=..., ...)`."""
 
     def wrapper(f: Callable[..., Any]) -> Task[..., Any]:
-        declared: Task[..., Any] = Task(
+        declared = _task_class_of(backend)(
             func=f,
             priority=priority,
             queue_name=queue_name,
@@ -247,6 +250,18 @@ def task(
     if function is not None:
         return wrapper(function)
     return cast(TaskDecorator | ContextTaskDecorator, wrapper)
+
+
+def _task_class_of(alias: str) -> type[Task[..., Any]]:
+    """The backend's `task_class`, as Django's decorator builds: a backend may have its own."""
+    from . import task_backends
+
+    task_class: object = getattr(task_backends[alias], "task_class", Task)
+    # Django 6's own backends name Django's Task, which has none of our fields and
+    # checks: our Task runs on them (see the Django 6 interop tests).
+    if isclass(task_class) and issubclass(task_class, Task):
+        return cast(type[Task[..., Any]], task_class)
+    return Task
 
 
 # Every task made by the decorator, for the system checks.
@@ -286,6 +301,13 @@ class TaskResult(Generic[T_co]):
     errors: list[TaskError] = field(default_factory=list[TaskError])
     worker_ids: list[str] = field(default_factory=list[str])  # One per attempt.
     _return_value: Any = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        # As Django's: whichever backend built it (from a tuple, say), the arguments
+        # look as JSON gives them back. Raises TypeError naming one that is not JSON.
+        args, kwargs = normalize_arguments(self.args, self.kwargs)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "kwargs", kwargs)
 
     @property
     def return_value(self) -> T_co:

@@ -27,11 +27,13 @@ def run_task(
     task_result: TaskResult[Any],
     *,
     save_outcome: Callable[[TaskResult[Any]], None] | None = None,
+    reraise: tuple[type[BaseException], ...] = (BaseException,),
 ) -> None:
     """
     Run the task of a RUNNING result and record SUCCESSFUL with the return value,
     or FAILED with the error, on it. `save_outcome` persists that before
-    task_finished is sent. An interruption (KeyboardInterrupt, SystemExit) is
+    task_finished is sent. An interruption (a BaseException that is not an
+    Exception, such as KeyboardInterrupt or SystemExit) of a `reraise` class is
     recorded as a failure too, then re-raised.
     """
     task = task_result.task
@@ -46,7 +48,7 @@ def run_task(
         return_value = normalize_json(value, f"The return value of {task.module_path}")
     except BaseException as exc:
         record_failure(task_result, exc)
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, Exception) and isinstance(exc, reraise):
             interruption = exc
     else:
         _set(

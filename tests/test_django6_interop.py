@@ -119,7 +119,7 @@ def test_djangos_task_on_our_dummy_backend_is_stored() -> None:
     assert [stored.id for stored in cast(DummyBackend, task_backends["dummy"]).results] == [
         result.id
     ]
-    assert declared.get_result(result.id) is result
+    assert declared.get_result(result.id) == result
 
 
 def test_djangos_task_keeps_its_priority_and_queue_on_our_backend() -> None:

@@ -96,3 +96,13 @@ def test_run_task_saves_an_interruption_as_a_failure_and_reraises_it() -> None:
 
     assert saved == [TaskResultStatus.FAILED]
     assert result.errors[0].exception_class is KeyboardInterrupt
+
+
+def test_run_task_records_an_interruption_it_is_not_told_to_reraise_and_returns() -> None:
+    result = ready(tasks.exit_process.using(backend="dummy").enqueue())
+    start_attempt(result, "worker-1")
+
+    run_task(result, reraise=(KeyboardInterrupt,))
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is SystemExit

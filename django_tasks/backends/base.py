@@ -18,15 +18,14 @@ from ..base import (
     TaskResult,
 )
 from ..exceptions import InvalidTask
-from ..serialization import normalize_arguments
 from ..utils import get_random_id, is_module_level_function
 
 T = TypeVar("T")
 
 
 class BaseTaskBackend(metaclass=ABCMeta):
-    # The class Django 6's own @task builds for this backend.
-    task_class = Task
+    # The class @task (ours, and Django 6's) builds for this backend's tasks.
+    task_class: type[Task[..., Any]] = Task
 
     # Can a task be enqueued with run_after?
     supports_defer = False
@@ -120,12 +119,12 @@ class BaseTaskBackend(metaclass=ABCMeta):
         before anything is stored, so a refused enqueue changes nothing.
         """
         self.validate_task(task)
-        json_args, json_kwargs = normalize_arguments(args, kwargs)
+        # The result checks and normalises the arguments itself.
         result: TaskResult[T] = TaskResult(
             task=task,
             id=result_id or get_random_id(),
-            args=json_args,
-            kwargs=json_kwargs,
+            args=list(args),
+            kwargs=dict(kwargs),
             backend=self.alias,
         )
         return result

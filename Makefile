@@ -5,9 +5,10 @@
 #   make lint           ruff check + ruff format --check
 #   make format         ruff check --fix + ruff format
 #   make typecheck      mypy + pyright (strict) and the typing tests
-#   make test           lint, typecheck, test-core, test-django6
+#   make test           lint, typecheck, test-core, test-django6, test-third-party
 #   make test-core      pytest under coverage in .venv, with a coverage floor
 #   make test-django6   pytest in .venv-django6
+#   make test-third-party  django-tasks-db and django-tasks-rq 0.12 on our package
 #   make demo | bench | clean
 
 SHELL := /bin/bash
@@ -32,9 +33,16 @@ DJANGO6_SPEC ?= Django>=6.1,<6.2
 PKG_SUFFIX := $(if $(wildcard django_tasks/__init__.py),,-without-package)
 VENV_STAMP := $(VENV)/.installed$(PKG_SUFFIX)
 VENV_DJ6_STAMP := $(VENV_DJ6)/.installed$(PKG_SUFFIX)
+VENV_3P := .venv-third-party
+BIN_3P := $(VENV_3P)/bin
+VENV_3P_STAMP := $(VENV_3P)/.installed$(PKG_SUFFIX)
+# Backends written for upstream django-tasks 0.12, installed without their django-tasks
+# dependency (ours replaces it), plus the other dependencies they declare.
+THIRD_PARTY_BACKENDS := django-tasks-db==0.12.0 django-tasks-rq==0.12.0
+THIRD_PARTY_DEPS := django-stubs-ext 'rq>=2.5' rq-scheduler django-rq
 
 # Only directories that exist are handed to the tools.
-LINT_DIRS := $(wildcard django_tasks tests typing_tests example benchmarks)
+LINT_DIRS := $(wildcard django_tasks tests typing_tests example benchmarks third_party_tests)
 TYPECHECK_DIRS := $(wildcard django_tasks tests typing_tests example)
 
 # One pytest run per settings module (SQLite, PostgreSQL, MariaDB), coverage data from
@@ -46,8 +54,8 @@ PYTEST_ARGS ?=
 # The coverage floor covers the whole package, the RQ backend included.
 COVERAGE_FAIL_UNDER ?= 95
 
-.PHONY: help .venv .venv-django6 lint format typecheck test test-core test-django6 \
-	demo bench clean
+.PHONY: help .venv .venv-django6 .venv-third-party lint format typecheck test test-core \
+	test-django6 test-third-party demo bench clean
 
 help:
 	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -72,6 +80,15 @@ $(VENV_DJ6_STAMP): pyproject.toml
 	rm -f $(VENV_DJ6)/.installed*
 	touch $@
 
+.venv-third-party: $(VENV_3P_STAMP)
+
+$(VENV_3P_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV_3P)
+	$(BIN_3P)/python -m pip install --quiet -e '.[test]' $(THIRD_PARTY_DEPS)
+	$(BIN_3P)/python -m pip install --quiet --no-deps $(THIRD_PARTY_BACKENDS)
+	rm -f $(VENV_3P)/.installed*
+	touch $@
+
 # --- lint and types ---------------------------------------------------------------
 
 lint: .venv
@@ -91,7 +108,7 @@ typecheck: .venv
 
 # --- tests ------------------------------------------------------------------------
 
-test: lint typecheck test-core test-django6
+test: lint typecheck test-core test-django6 test-third-party
 
 test-core: .venv
 	rm -f .coverage .coverage.*
@@ -108,6 +125,10 @@ test-django6: .venv-django6
 		$(BIN_DJ6)/python -m pytest --ds=$$settings $(PYTEST_ARGS); \
 	done
 
+# Their own workers (db_worker, rqworker) in subprocesses, on SQLite and Redis.
+test-third-party: .venv-third-party
+	$(BIN_3P)/python -m pytest third_party_tests --ds=third_party_tests.settings $(PYTEST_ARGS)
+
 # --- the rest ---------------------------------------------------------------------
 
 demo: .venv
@@ -117,6 +138,6 @@ bench: .venv
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(VENV_DJ6) benchmarks/.venv* build dist *.egg-info htmlcov \
+	rm -rf $(VENV) $(VENV_DJ6) $(VENV_3P) benchmarks/.venv* build dist *.egg-info htmlcov \
 		.coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -75,8 +75,8 @@ class TaskBackendHandler(_BackendHandler):
     def __getitem__(self, alias: str) -> BaseTaskBackend:
         if alias not in self.settings:
             raise InvalidTaskBackend(
-                f"Task backend {alias!r} is not configured; TASKS has "
-                f"{', '.join(repr(name) for name in self.settings) or 'no backends'}."
+                f"The connection '{alias}' doesn't exist. No task backend has that alias; "
+                f"TASKS has {', '.join(repr(name) for name in self.settings) or 'no backends'}."
             )
         return super().__getitem__(alias)
 
@@ -88,7 +88,7 @@ class TaskBackendHandler(_BackendHandler):
         try:
             backend_class = import_string(path)
         except ImportError as e:
-            raise InvalidTaskBackend(f"Could not import task backend {path!r}: {e}") from e
+            raise InvalidTaskBackend(f"Could not find backend '{path}': {e}") from e
         return cast(BaseTaskBackend, backend_class(alias=alias, params=params))
 
 

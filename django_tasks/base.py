@@ -26,6 +26,7 @@ from django.utils.translation import pgettext_lazy
 from typing_extensions import TypeVar
 
 from .exceptions import TaskResultMismatch
+from .serialization import normalize_arguments
 from .utils import get_module_path, get_random_id
 
 if TYPE_CHECKING:
@@ -161,18 +162,20 @@ class Task(Generic[P, T_co]):
             status=TaskResultStatus.RUNNING,
             started_at=now,
             last_attempted_at=now,
-            args=list(args),
+            args=[],
             kwargs={},
             backend=self.backend,
             worker_ids=[get_random_id()],  # This call is the first attempt.
         )
+        # A direct call crosses no JSON boundary: the arguments stay as given.
+        object.__setattr__(result, "args", list(args))
         return (TaskContext(task_result=result), *args)
 
     def _check_owns(self, result: TaskResult[Any]) -> TaskResult[T_co]:
         if result.task.func != self.func:
             raise TaskResultMismatch(
-                f"Result {result.id!r} belongs to {result.task.module_path!r}, "
-                f"not {self.module_path!r}."
+                f"Task does not match (received {result.task.module_path!r}): result "
+                f"{result.id!r} belongs to that task, not to {self.module_path!r}."
             )
         return result
 
@@ -233,7 +236,7 @@ def task(
     """Make a module-level function a Task: `@task` or `@task(priority=..., ...)`."""
 
     def wrapper(f: Callable[..., Any]) -> Task[..., Any]:
-        declared: Task[..., Any] = Task(
+        declared = _task_class_of(backend)(
             func=f,
             priority=priority,
             queue_name=queue_name,
@@ -249,6 +252,18 @@ def task(
     return cast(TaskDecorator | ContextTaskDecorator, wrapper)
 
 
+def _task_class_of(alias: str) -> type[Task[..., Any]]:
+    """The backend's `task_class`, as Django's decorator builds: a backend may have its own."""
+    from . import task_backends
+
+    task_class: object = getattr(task_backends[alias], "task_class", Task)
+    # Django 6's own backends name Django's Task, which has none of our fields and
+    # checks: our Task runs on them (see the Django 6 interop tests).
+    if isclass(task_class) and issubclass(task_class, Task):
+        return cast(type[Task[..., Any]], task_class)
+    return Task
+
+
 # Every task made by the decorator, for the system checks.
 declared_tasks: list[Task[..., Any]] = []
 
@@ -262,7 +277,10 @@ class TaskError:
     def exception_class(self) -> type[BaseException]:
         exception_class = import_string(self.exception_class_path)
         if not isclass(exception_class) or not issubclass(exception_class, BaseException):
-            raise ValueError(f"{self.exception_class_path!r} is not an exception class.")
+            raise ValueError(
+                f"{self.exception_class_path!r} does not reference a valid exception. "
+                f"It names {exception_class!r}."
+            )
         return exception_class
 
 
@@ -284,6 +302,13 @@ class TaskResult(Generic[T_co]):
     worker_ids: list[str] = field(default_factory=list[str])  # One per attempt.
     _return_value: Any = field(init=False, default=None)
 
+    def __post_init__(self) -> None:
+        # As Django's: whichever backend built it (from a tuple, say), the arguments
+        # look as JSON gives them back. Raises TypeError naming one that is not JSON.
+        args, kwargs = normalize_arguments(self.args, self.kwargs)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "kwargs", kwargs)
+
     @property
     def return_value(self) -> T_co:
         """What the task returned, after JSON; raises ValueError unless SUCCESSFUL."""
@@ -291,12 +316,12 @@ class TaskResult(Generic[T_co]):
             return cast(T_co, self._return_value)
         if self.status == TaskResultStatus.FAILED:
             raise ValueError(
-                f"Task {self.task.module_path} (result {self.id}) failed, so it has no "
-                "return value; see .errors."
+                f"Task failed: {self.task.module_path} (result {self.id}) has no return "
+                "value; see .errors."
             )
         raise ValueError(
-            f"Task {self.task.module_path} (result {self.id}) has not finished yet "
-            f"(status {self.status}); call .refresh() later."
+            f"Task has not finished yet: {self.task.module_path} (result {self.id}) is "
+            f"{self.status}; call .refresh() later."
         )
 
     @property

@@ -4,7 +4,6 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from importlib import import_module
-from traceback import format_exception
 from typing import Any, cast
 
 from django.apps import apps
@@ -14,7 +13,7 @@ from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask
 from .serialization import normalize_json
 from .signals import task_finished, task_started
-from .utils import get_module_path
+from .utils import get_exception_traceback, get_module_path
 
 
 def resolve_task(path: str) -> Task[..., Any]:
@@ -70,11 +69,13 @@ def run_task(
     task_result: TaskResult[Any],
     *,
     save_outcome: Callable[[TaskResult[Any]], None] | None = None,
+    reraise: tuple[type[BaseException], ...] = (BaseException,),
 ) -> None:
     """
     Run the task of a RUNNING result and record SUCCESSFUL with the return value,
     or FAILED with the error, on it. `save_outcome` persists that before
-    task_finished is sent. An interruption (KeyboardInterrupt, SystemExit) is
+    task_finished is sent. An interruption (a BaseException that is not an
+    Exception, such as KeyboardInterrupt or SystemExit) of a `reraise` class is
     recorded as a failure too, then re-raised.
     """
     task = task_result.task
@@ -89,7 +90,7 @@ def run_task(
         return_value = normalize_json(value, f"The return value of {task.module_path}")
     except BaseException as exc:
         record_failure(task_result, exc)
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, Exception) and isinstance(exc, reraise):
             interruption = exc
     else:
         _set(
@@ -109,7 +110,7 @@ def record_failure(task_result: TaskResult[Any], exc: BaseException) -> None:
     task_result.errors.append(
         TaskError(
             exception_class_path=get_module_path(type(exc)),
-            traceback="".join(format_exception(exc)),
+            traceback=get_exception_traceback(exc),
         )
     )
     _set(task_result, status=TaskResultStatus.FAILED, finished_at=timezone.now())

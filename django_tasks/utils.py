@@ -1,8 +1,14 @@
+"""Small helpers, with the names and signatures upstream django-tasks 0.12 had (backends import them)."""
+
 import inspect
 from collections.abc import Callable
+from traceback import format_exception
 from typing import Any
 
 from django.utils.crypto import get_random_string
+
+from .serialization import JSONValue
+from .serialization import normalize_json as _normalize_json
 
 
 def is_module_level_function(func: Callable[..., Any]) -> bool:
@@ -19,3 +25,16 @@ def get_module_path(obj: Callable[..., Any] | type[Any]) -> str:
 
 def get_random_id() -> str:
     return get_random_string(32)
+
+
+def get_exception_traceback(exc: BaseException) -> str:
+    return "".join(format_exception(exc))
+
+
+def normalize_json(obj: object) -> JSONValue:
+    """
+    `obj` as a JSON round trip gives it back (tuples become lists). Stricter than
+    upstream's: what JSON would change or lose (bytes, sets, non-string keys, NaN)
+    raises TypeError instead of being converted.
+    """
+    return _normalize_json(obj, "The value")

@@ -53,6 +53,11 @@ def interrupt() -> None:
 
 
 @task
+def exit_process() -> None:
+    raise SystemExit(3)
+
+
+@task
 def current_thread_id() -> int:
     return threading.get_ident()
 

@@ -81,7 +81,7 @@ def test_backend_that_cannot_be_imported_is_an_error(settings: Settings) -> None
     assert isinstance(message, Error)
     assert message.id == "django_tasks.E002"
     assert message.obj == "TASKS['default']"
-    assert "Could not import task backend 'tests.nowhere.Backend'" in message.msg
+    assert "Could not find backend 'tests.nowhere.Backend'" in message.msg
 
 
 def test_backend_without_a_backend_path_is_an_error(settings: Settings) -> None:

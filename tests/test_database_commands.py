@@ -144,7 +144,7 @@ def test_db_worker_puts_the_log_levels_back_when_it_exits() -> None:
         (["--worker-id", "x" * 65], "--worker-id"),
         (["--queue-name", "a,,b"], "--queue-name"),
         (["--backend", "nope"], "--backend"),
-        (["--backend", "dummy"], "not a DatabaseBackend"),
+        (["--backend", "dummy"], "Backend 'dummy' is not a database backend. It is a DummyBackend"),
     ],
 )
 def test_db_worker_refuses_bad_options_and_runs_nothing(args: list[str], message: str) -> None:
@@ -184,7 +184,7 @@ def test_prune_only_touches_the_given_backend(settings: Settings) -> None:
     ("args", "message"),
     [
         (["--failed-min-age-days", "x"], "--failed-min-age-days"),
-        (["--backend", "dummy"], "not a DatabaseBackend"),
+        (["--backend", "dummy"], "Backend 'dummy' is not a database backend. It is a DummyBackend"),
     ],
 )
 def test_prune_refuses_bad_options_and_deletes_nothing(args: list[str], message: str) -> None:

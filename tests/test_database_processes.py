@@ -87,7 +87,7 @@ def test_a_second_signal_fails_the_current_task_and_the_worker_exits_1(
 
 def test_an_idle_worker_exits_0_at_once_on_a_signal(start_worker: StartWorker) -> None:
     worker = start_worker("--interval", "3600")
-    wait_for(lambda: "starting" in worker.output, "the worker to start")
+    wait_for(lambda: "Starting worker" in worker.output, "the worker to start")
 
     worker.signal(signal.SIGTERM)
 

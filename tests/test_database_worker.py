@@ -325,7 +325,10 @@ def test_a_second_signal_before_the_task_runs_fails_it_without_running_it() -> N
 
 
 def test_a_worker_for_another_kind_of_backend_is_refused() -> None:
-    with pytest.raises(InvalidTaskBackend, match="not a DatabaseBackend"):
+    with pytest.raises(
+        InvalidTaskBackend,
+        match=r"Backend 'dummy' is not a database backend\. It is a DummyBackend",
+    ):
         Worker(backend_name="dummy")
 
 

@@ -21,6 +21,7 @@ if django.VERSION < (6,):
 
 from asgiref.sync import async_to_sync
 from django.conf import global_settings
+from django.tasks import Task as DjangoTask
 from django.tasks import TaskContext as DjangoTaskContext
 from django.tasks import TaskResultStatus as DjangoTaskResultStatus
 from django.tasks import task as django_task
@@ -34,6 +35,7 @@ from django_tasks import Task, TaskContext, TaskResult, TaskResultStatus, task, 
 from django_tasks.backends.dummy import DummyBackend
 from django_tasks.backends.immediate import ImmediateBackend
 from django_tasks.checks import check_task_backends
+from django_tasks.compat import TASK_CLASSES
 
 
 class Refused(Exception):
@@ -117,7 +119,7 @@ def test_djangos_task_on_our_dummy_backend_is_stored() -> None:
     assert [stored.id for stored in cast(DummyBackend, task_backends["dummy"]).results] == [
         result.id
     ]
-    assert declared.get_result(result.id) is result
+    assert declared.get_result(result.id) == result
 
 
 def test_djangos_task_keeps_its_priority_and_queue_on_our_backend() -> None:
@@ -226,3 +228,7 @@ def test_our_default_is_our_immediate_backend_even_with_djangos_global_default(
 
     assert isinstance(task_backends["default"], ImmediateBackend)
     assert isinstance(django_task_backends["default"], DjangoImmediateBackend)
+
+
+def test_task_classes_of_the_compat_module_hold_djangos_task_class_too() -> None:
+    assert (Task, DjangoTask) == TASK_CLASSES

@@ -30,6 +30,22 @@ def test_enqueue_stores_the_result(backend: DummyBackend) -> None:
     assert backend.results == [result]
 
 
+def test_enqueue_stores_a_copy_of_the_result_it_returns(backend: DummyBackend) -> None:
+    result = on_dummy.enqueue(1, 2)
+
+    assert backend.results[0] is not result
+
+
+def test_a_change_to_the_stored_result_is_seen_through_refresh(backend: DummyBackend) -> None:
+    result = on_dummy.enqueue(1, 2)
+    object.__setattr__(backend.results[0], "status", TaskResultStatus.SUCCESSFUL)
+    object.__setattr__(backend.results[0], "_return_value", 3)
+    result.refresh()
+
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 3
+
+
 def test_enqueue_never_runs_the_task() -> None:
     result = tasks.fail.using(backend="dummy").enqueue("would fail")
 
@@ -90,13 +106,13 @@ def test_async_task_is_stored_not_run(backend: DummyBackend) -> None:
 def test_get_result_returns_the_stored_result(backend: DummyBackend) -> None:
     result = on_dummy.enqueue(1, 2)
 
-    assert backend.get_result(result.id) is result
+    assert backend.get_result(result.id) is backend.results[0]
 
 
 def test_aget_result_returns_the_stored_result(backend: DummyBackend) -> None:
     result = on_dummy.enqueue(1, 2)
 
-    assert async_to_sync(backend.aget_result)(result.id) is result
+    assert async_to_sync(backend.aget_result)(result.id) is backend.results[0]
 
 
 def test_get_result_of_an_unknown_id_raises_task_result_does_not_exist(

@@ -133,3 +133,13 @@ def test_resolve_task_does_not_import_a_module_outside_the_installed_apps() -> N
 def test_resolve_task_refuses_a_path_that_names_no_task(path: str, message: str) -> None:
     with pytest.raises(InvalidTask, match=message):
         resolve_task(path)
+
+
+def test_run_task_records_an_interruption_it_is_not_told_to_reraise_and_returns() -> None:
+    result = ready(tasks.exit_process.using(backend="dummy").enqueue())
+    start_attempt(result, "worker-1")
+
+    run_task(result, reraise=(KeyboardInterrupt,))
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is SystemExit

@@ -126,7 +126,7 @@ def test_empty_tasks_configures_no_backends(settings: Settings) -> None:
     settings.TASKS = {}
 
     with pytest.raises(
-        InvalidTaskBackend, match=r"'default' is not configured; TASKS has no backends"
+        InvalidTaskBackend, match=r"No task backend has that alias; TASKS has no backends"
     ):
         task_backends["default"]
 
@@ -152,7 +152,7 @@ def test_overriding_another_setting_keeps_the_backends() -> None:
 def test_unknown_alias_raises_invalid_task_backend_naming_the_configured_ones() -> None:
     with pytest.raises(
         InvalidTaskBackend,
-        match=r"Task backend 'missing' is not configured; TASKS has 'default', 'dummy'",
+        match=r"No task backend has that alias; TASKS has 'default', 'dummy'",
     ):
         task_backends["missing"]
 

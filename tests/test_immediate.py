@@ -229,3 +229,10 @@ def test_supports_async_and_priority_but_not_defer_or_get_result() -> None:
     assert ImmediateBackend.supports_priority
     assert not ImmediateBackend.supports_defer
     assert not ImmediateBackend.supports_get_result
+
+
+def test_system_exit_in_a_task_is_recorded_as_its_failure_and_not_raised() -> None:
+    result = tasks.exit_process.enqueue()
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is SystemExit

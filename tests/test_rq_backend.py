@@ -199,7 +199,7 @@ def test_a_queue_missing_from_rq_queues_is_refused_at_enqueue(
 
 def test_a_priority_is_refused_as_rq_has_none() -> None:
     assert RQBackend.supports_priority is False
-    with pytest.raises(InvalidTask, match="does not support task priority"):
+    with pytest.raises(InvalidTask, match="does not support setting priority"):
         rq_tasks.add.using(priority=10)
 
 

@@ -177,33 +177,37 @@ def test_get_result_returns_the_result_by_id() -> None:
     on_dummy = tasks.add.using(backend="dummy")
     enqueued = on_dummy.enqueue(1, 2)
 
-    assert on_dummy.get_result(enqueued.id) is enqueued
+    assert on_dummy.get_result(enqueued.id) == enqueued
 
 
 def test_aget_result_returns_the_result_by_id() -> None:
     on_dummy = tasks.add.using(backend="dummy")
     enqueued = on_dummy.enqueue(1, 2)
 
-    assert async_to_sync(on_dummy.aget_result)(enqueued.id) is enqueued
+    assert async_to_sync(on_dummy.aget_result)(enqueued.id) == enqueued
 
 
 def test_get_result_accepts_the_same_function_with_other_defaults() -> None:
     enqueued = tasks.add.using(backend="dummy", priority=5).enqueue(1, 2)
 
-    assert tasks.add.using(backend="dummy").get_result(enqueued.id) is enqueued
+    assert tasks.add.using(backend="dummy").get_result(enqueued.id) == enqueued
 
 
 def test_get_result_of_another_tasks_result_raises_task_result_mismatch() -> None:
     enqueued = tasks.add.using(backend="dummy").enqueue(1, 2)
 
-    with pytest.raises(TaskResultMismatch, match=r"belongs to 'tests\.tasks\.add'"):
+    with pytest.raises(
+        TaskResultMismatch, match=r"belongs to that task, not to 'tests\.tasks\.subtract'"
+    ):
         tasks.subtract.using(backend="dummy").get_result(enqueued.id)
 
 
 def test_aget_result_of_another_tasks_result_raises_task_result_mismatch() -> None:
     enqueued = tasks.add.using(backend="dummy").enqueue(1, 2)
 
-    with pytest.raises(TaskResultMismatch, match=r"not 'tests\.tasks\.subtract'"):
+    with pytest.raises(
+        TaskResultMismatch, match=r"belongs to that task, not to 'tests\.tasks\.subtract'"
+    ):
         async_to_sync(tasks.subtract.using(backend="dummy").aget_result)(enqueued.id)
 
 

@@ -85,17 +85,19 @@ def test_function_defined_inside_another_is_refused() -> None:
     def nested(value: int) -> int:
         return value
 
-    with pytest.raises(InvalidTask, match=r"must be defined at module level"):
+    with pytest.raises(InvalidTask, match=r"nested at .* is not, so a worker could not import it"):
         task(nested)
 
 
 def test_lambda_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"<lambda>.* must be defined at module level"):
+    with pytest.raises(InvalidTask, match=r"<lambda>.* is not, so a worker could not import it"):
         task(module_level_lambda)
 
 
 def test_partial_function_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"functools\.partial.* must be defined at module level"):
+    with pytest.raises(
+        InvalidTask, match=r"functools\.partial.* is not, so a worker could not import it"
+    ):
         task(functools.partial(plain_function, 1))
 
 
@@ -104,12 +106,12 @@ def test_module_level_function_is_accepted() -> None:
 
 
 def test_async_function_on_a_backend_without_async_support_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"Backend 'plain' does not support async tasks"):
+    with pytest.raises(InvalidTask, match=r"does not support async tasks\. \(backend 'plain'\)"):
         task(backend="plain")(async_function)
 
 
 def test_async_task_moved_to_a_backend_without_async_support_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"Backend 'plain' does not support async tasks"):
+    with pytest.raises(InvalidTask, match=r"does not support async tasks\. \(backend 'plain'\)"):
         tasks.async_add.using(backend="plain")
 
 
@@ -124,7 +126,8 @@ def test_context_task_whose_first_parameter_is_not_context_is_refused() -> None:
 @pytest.mark.parametrize("priority", [101, -101, 1000])
 def test_priority_outside_minus_100_to_100_is_refused(priority: int) -> None:
     with pytest.raises(
-        InvalidTask, match=rf"priority must be a whole number between -100 and 100, not {priority}"
+        InvalidTask,
+        match=rf"priority must be a whole number between -100 and 100\. It is {priority}\.",
     ):
         tasks.add.using(priority=priority)
 
@@ -141,7 +144,9 @@ def test_priority_that_is_not_an_int_is_refused(priority: object) -> None:
 
 
 def test_priority_on_a_backend_without_priority_support_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"Backend 'plain' does not support task priority"):
+    with pytest.raises(
+        InvalidTask, match=r"does not support setting priority of tasks\. \(backend 'plain'\)"
+    ):
         task(backend="plain", priority=1)(plain_function)
 
 
@@ -153,12 +158,12 @@ def test_default_priority_on_a_backend_without_priority_support_is_accepted() ->
 
 
 def test_run_after_on_a_backend_without_defer_support_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"Backend 'default' does not support run_after"):
+    with pytest.raises(InvalidTask, match=r"does not support run_after\. \(backend 'default'\)"):
         tasks.add.using(run_after=timezone.now() + timedelta(hours=1))
 
 
 def test_naive_run_after_with_use_tz_is_refused() -> None:
-    with pytest.raises(InvalidTask, match=r"run_after must be an aware datetime"):
+    with pytest.raises(InvalidTask, match=r"USE_TZ is on, and .* is naive"):
         tasks.add.using(backend="dummy", run_after=datetime(2030, 1, 1))
 
 
@@ -181,7 +186,7 @@ def test_naive_run_after_without_use_tz_is_accepted() -> None:
 def test_queue_not_in_queues_is_refused() -> None:
     with pytest.raises(
         InvalidTask,
-        match=r"Queue 'reports' is not one of backend 'queues'.s QUEUES \(default, emails\)",
+        match=r"Backend 'queues' has QUEUES default, emails\.",
     ):
         tasks.add.using(backend="queues", queue_name="reports")
 
@@ -196,7 +201,7 @@ def test_empty_queues_accepts_any_queue_name() -> None:
 
 def test_backend_without_queues_setting_accepts_only_the_default_queue() -> None:
     assert tasks.add.using(backend="no_queues_setting").queue_name == "default"
-    with pytest.raises(InvalidTask, match=r"Queue 'emails' is not one of"):
+    with pytest.raises(InvalidTask, match=r"Queue 'emails' is not valid for backend"):
         tasks.add.using(backend="no_queues_setting", queue_name="emails")
 
 
@@ -204,7 +209,7 @@ def test_backend_without_queues_setting_accepts_only_the_default_queue() -> None
 
 
 def test_unknown_backend_alias_is_refused() -> None:
-    with pytest.raises(InvalidTaskBackend, match=r"Task backend 'missing' is not configured"):
+    with pytest.raises(InvalidTaskBackend, match=r"No task backend has that alias"):
         tasks.add.using(backend="missing")
 
 
@@ -217,7 +222,7 @@ def test_backend_path_that_cannot_be_imported_is_refused(settings: Settings) -> 
     settings.TASKS = {**settings.TASKS, "broken": backend("tests.nowhere.Backend")}
 
     with pytest.raises(
-        InvalidTaskBackend, match=r"Could not import task backend 'tests\.nowhere\.Backend'"
+        InvalidTaskBackend, match=r"Could not find backend 'tests\.nowhere\.Backend'"
     ):
         tasks.add.using(backend="broken")
 
@@ -238,7 +243,7 @@ def test_enqueue_to_a_queue_no_longer_configured_is_refused_and_stores_nothing(
     on_reports = tasks.add.using(backend="dummy", queue_name="reports")
     settings.TASKS = {**settings.TASKS, "dummy": backend(DUMMY_BACKEND, QUEUES=["default"])}
 
-    with pytest.raises(InvalidTask, match=r"Queue 'reports' is not one of"):
+    with pytest.raises(InvalidTask, match=r"Queue 'reports' is not valid for backend"):
         on_reports.enqueue(1, 2)
 
     assert stored("dummy") == []
@@ -251,7 +256,7 @@ def test_enqueue_with_priority_to_a_backend_that_lost_priority_support_stores_no
     urgent = tasks.add.using(backend="dummy", priority=50)
     settings.TASKS = {**settings.TASKS, "dummy": backend(PLAIN_BACKEND, QUEUES=[])}
 
-    with pytest.raises(InvalidTask, match=r"does not support task priority"):
+    with pytest.raises(InvalidTask, match=r"does not support setting priority of tasks"):
         urgent.enqueue(1, 2)
 
     assert stored("dummy") == []

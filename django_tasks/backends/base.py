@@ -20,15 +20,14 @@ from ..base import (
     TaskResult,
 )
 from ..exceptions import InvalidTask
-from ..serialization import normalize_arguments
 from ..utils import get_random_id, is_module_level_function
 
 T = TypeVar("T")
 
 
 class BaseTaskBackend(metaclass=ABCMeta):
-    # The class Django 6's own @task builds for this backend.
-    task_class = Task
+    # The class @task (ours, and Django 6's) builds for this backend's tasks.
+    task_class: type[Task[..., Any]] = Task
 
     # Can a task be enqueued with run_after?
     supports_defer = False
@@ -49,37 +48,39 @@ class BaseTaskBackend(metaclass=ABCMeta):
         """Raise InvalidTask unless this backend can run `task`."""
         if not is_module_level_function(task.func):
             raise InvalidTask(
-                f"Task function {task.func!r} must be defined at module level, so that "
-                "a worker can import it."
+                f"Task function must be defined at a module level. {task.func!r} is not, "
+                "so a worker could not import it."
             )
         if task.is_async and not self.supports_async_task:
-            raise InvalidTask(f"Backend {self.alias!r} does not support async tasks.")
+            raise InvalidTask(f"Backend does not support async tasks. (backend {self.alias!r})")
         if task.takes_context and get_func_args(task.func)[:1] != ["context"]:
             raise InvalidTask(
-                f"Task {task.module_path} takes context, so its first parameter must be "
-                "`context: TaskContext`."
+                "Task takes context but does not have a first argument of 'context'. "
+                f"{task.module_path}'s first parameter must be `context: TaskContext`."
             )
         if type(task.priority) is not int or not (
             TASK_MIN_PRIORITY <= task.priority <= TASK_MAX_PRIORITY
         ):
             raise InvalidTask(
                 f"priority must be a whole number between {TASK_MIN_PRIORITY} and "
-                f"{TASK_MAX_PRIORITY}, not {task.priority!r}."
+                f"{TASK_MAX_PRIORITY}. It is {task.priority!r}."
             )
         if task.priority != DEFAULT_TASK_PRIORITY and not self.supports_priority:
-            raise InvalidTask(f"Backend {self.alias!r} does not support task priority.")
+            raise InvalidTask(
+                f"Backend does not support setting priority of tasks. (backend {self.alias!r})"
+            )
         if task.run_after is not None:
             if not self.supports_defer:
-                raise InvalidTask(f"Backend {self.alias!r} does not support run_after.")
+                raise InvalidTask(f"Backend does not support run_after. (backend {self.alias!r})")
             if settings.USE_TZ and timezone.is_naive(task.run_after):
                 raise InvalidTask(
-                    f"run_after must be an aware datetime when USE_TZ is on, not "
-                    f"{task.run_after!r}."
+                    f"run_after must be an aware datetime. USE_TZ is on, and "
+                    f"{task.run_after!r} is naive."
                 )
         if self.queues and task.queue_name not in self.queues:
             raise InvalidTask(
-                f"Queue {task.queue_name!r} is not one of backend {self.alias!r}'s QUEUES "
-                f"({', '.join(sorted(self.queues))})."
+                f"Queue '{task.queue_name}' is not valid for backend. Backend {self.alias!r} "
+                f"has QUEUES {', '.join(sorted(self.queues))}."
             )
 
     @abstractmethod
@@ -96,7 +97,8 @@ class BaseTaskBackend(metaclass=ABCMeta):
     def get_result(self, result_id: str) -> TaskResult[Any]:
         """Raise TaskResultDoesNotExist if there is no such result."""
         raise NotImplementedError(
-            f"Backend {self.alias!r} does not support retrieving or refreshing results."
+            "This backend does not support retrieving or refreshing results. "
+            f"(backend {self.alias!r})"
         )
 
     async def aget_result(self, result_id: str) -> TaskResult[Any]:
@@ -119,12 +121,12 @@ class BaseTaskBackend(metaclass=ABCMeta):
         before anything is stored, so a refused enqueue changes nothing.
         """
         self.validate_task(task)
-        json_args, json_kwargs = normalize_arguments(args, kwargs)
+        # The result checks and normalises the arguments itself.
         result: TaskResult[T] = TaskResult(
             task=task,
             id=result_id or get_random_id(),
-            args=json_args,
-            kwargs=json_kwargs,
+            args=list(args),
+            kwargs=dict(kwargs),
             backend=self.alias,
         )
         return result

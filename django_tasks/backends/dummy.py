@@ -1,4 +1,5 @@
 from collections.abc import Mapping, Sequence
+from copy import deepcopy
 from typing import Any, TypeVar
 
 from django.utils import timezone
@@ -32,8 +33,11 @@ class DummyBackend(BaseTaskBackend):
     def store_results(self, results: Sequence[TaskResult[Any]]) -> None:
         for result in results:
             object.__setattr__(result, "enqueued_at", timezone.now())
-            self.results.append(result)
-            task_enqueued.send(type(self), task_result=result)
+            # A copy, as Django's: what a test changes in `results` is what `refresh()`
+            # sees, and the caller's result changes only then.
+            stored = deepcopy(result)
+            self.results.append(stored)
+            task_enqueued.send(type(self), task_result=stored)
 
     def get_result(self, result_id: str) -> TaskResult[Any]:
         # Results live in this process only, hence supports_get_result = False.

@@ -35,4 +35,5 @@ class ImmediateBackend(BaseTaskBackend):
             object.__setattr__(result, "enqueued_at", timezone.now())
             task_enqueued.send(type(self), task_result=result)
             start_attempt(result, self.worker_id)
-            run_task(result)
+            # As Django's: a task's SystemExit is its failure, and only Ctrl+C goes on up.
+            run_task(result, reraise=(KeyboardInterrupt,))

@@ -81,8 +81,8 @@ class Worker:
         backend = task_backends[backend_name]
         if not isinstance(backend, DatabaseBackend):
             raise InvalidTaskBackend(
-                f"Task backend {backend_name!r} is a {type(backend).__qualname__}, not a "
-                "DatabaseBackend: db_worker runs database tasks only."
+                f"Backend '{backend_name}' is not a database backend. It is a "
+                f"{type(backend).__qualname__}: db_worker runs database tasks only."
             )
         if not math.isfinite(interval) or interval < 0:
             raise ValueError(f"interval must be a number of seconds >= 0, not {interval!r}.")
@@ -145,16 +145,24 @@ class Worker:
 
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        # Each line begins as upstream's db_worker words it (signal.strsignal's name).
         if not self.stopping:
             logger.warning(
-                "Worker %s received %s: stopping after the current task (send it again to "
-                "stop at once).",
+                "Received %s - shutting down gracefully... (press Ctrl+C again to force) "
+                "Worker %s got %s: stopping after the current task (send it again to stop "
+                "at once).",
+                signal.strsignal(signum),
                 self.worker_id,
                 name,
             )
             self.stop()
             return
-        logger.warning("Worker %s received %s again: stopping at once.", self.worker_id, name)
+        logger.warning(
+            "Received %s - terminating current task. Worker %s got %s again: stopping at once.",
+            signal.strsignal(signum),
+            self.worker_id,
+            name,
+        )
         self.stopped_at_once = True
         self._wake()
         if self._thread not in (None, threading.current_thread()):
@@ -178,12 +186,12 @@ class Worker:
         WorkerInterrupted if a second signal cut a task short.
         """
         logger.info(
-            "Worker %s starting: backend %r, queues %s.",
+            "Starting worker worker_id=%s queues=%s backend=%s",
             self.worker_id,
-            self.claimant.backend_name,
             "*"
             if self.claimant.queue_names is None
             else ",".join(sorted(self.claimant.queue_names)),
+            self.claimant.backend_name,
         )
         self._thread = threading.current_thread()
         self._listener = EnqueueListener.for_database(self.using)
@@ -209,13 +217,22 @@ class Worker:
             row = self._claim()
             if row is None:
                 if self.batch:
-                    logger.info("Worker %s: no task is ready; stopping (--batch).", self.worker_id)
+                    logger.info(
+                        "No more tasks to run for worker_id=%s - exiting gracefully. (--batch)",
+                        self.worker_id,
+                    )
                     return
                 self._wait_for_work()
             # Each outcome is stored with the next task's claim, in one transaction.
             while row is not None:
                 row = self._process(row)
                 self._reclaim_if_due()
+        if self.max_tasks is not None and self.tasks_run >= self.max_tasks:
+            logger.info(
+                "Run maximum tasks (%d) on worker=%s - exiting gracefully.",
+                self.tasks_run,
+                self.worker_id,
+            )
 
     def _should_stop(self) -> bool:
         return (

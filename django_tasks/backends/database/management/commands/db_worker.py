@@ -212,6 +212,6 @@ def database_backend(alias: str) -> str:
         raise ArgumentTypeError(str(e)) from e
     if not isinstance(backend, DatabaseBackend):
         raise ArgumentTypeError(
-            f"Task backend {alias!r} is a {type(backend).__qualname__}, not a DatabaseBackend."
+            f"Backend '{alias}' is not a database backend. It is a {type(backend).__qualname__}."
         )
     return alias

@@ -363,13 +363,15 @@ def run_job(envelope: dict[str, Any]) -> object:
     start_attempt(result, job.worker_name or "")
     _heartbeats.start(job.id, job.connection, backend.worker_timeout)
     try:
-        queue = backend.queue(job.origin)
-        # One process at a time looks, at most every quarter lease.
-        if _reap_turn.take(queue, backend.worker_timeout / 4):
-            reap_lost_jobs(queue, backend.worker_timeout)
         run_task(result, save_outcome=_save_errors(job))
     finally:
         _heartbeats.stop(job.id)
+    # After the task, so as not to delay its start. On the job's own connection: a
+    # forked work-horse would open a new one for the backend's. One process at a time
+    # looks, at most every quarter lease.
+    queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
+    if _reap_turn.take(queue, backend.worker_timeout / 4):
+        reap_lost_jobs(queue, backend.worker_timeout)
     if result.status == TaskResultStatus.FAILED:
         raise TaskFailed(result.errors[-1].traceback)
     return result.return_value

@@ -6,6 +6,9 @@ Runs in the repo's .venv (ours). django-tasks-db is built on the upstream django
 backport, whose import package is also `django_tasks`, so it gets its own virtualenv,
 created here from PyPI with pinned versions. Each side has its own database, emptied
 before every measurement; the same no-op task (benchproject/tasks.py) runs on both.
+
+The RQ backend is compared with raw RQ by rq_bench.py, which this runs as well
+(`--only db` or `--only rq` runs one part).
 """
 
 import argparse
@@ -26,10 +29,13 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+import rq_bench
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 THEIRS_VENV = HERE / ".venv-django-tasks-db"
 RESULTS = HERE / "results.md"
+SUITES = ("db", "rq")  # --only: the database backend's part, the RQ backend's
 
 # Same Django and psycopg as ours, so that only the task backend differs.
 THEIRS_REQUIREMENTS = [
@@ -572,15 +578,90 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sides", default=os.environ.get("BENCH_SIDES", "ours,theirs"), help="ours,theirs"
     )
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY", ",".join(SUITES)),
+        help="comma list of the parts to run: db (database backend), rq (RQ backend)",
+    )
+    parser.add_argument(
+        "--rq-url",
+        default=os.environ.get("BENCH_RQ_URL", rq_bench.DEFAULT_URL),
+        help="Redis database for the RQ part; flushed again and again",
+    )
+    parser.add_argument(
+        "--rq-fork-n",
+        type=int,
+        default=int(os.environ.get("BENCH_RQ_FORK_N", 300)),
+        help="jobs the forking RQ Worker drains (at most N)",
+    )
+    parser.add_argument(
+        "--rq-latency-samples",
+        type=int,
+        default=int(os.environ.get("BENCH_RQ_LATENCY_SAMPLES", 100)),
+        help="RQ enqueue->start samples per side, worker class and run",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory and DBs")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if unknown := set(args.only.split(",")) - set(SUITES):
+        parser.error(
+            f"--only: unknown part(s) {', '.join(sorted(unknown))}; use {', '.join(SUITES)}"
+        )
+    return args
 
 
 def main() -> int:
     args = parse_args()
     began = time.perf_counter()
     revision = git_revision()  # What is measured: the tree as the run starts.
+    suites = args.only.split(",")
+    status, sections = 0, []
+    if "db" in suites:
+        status, text = database_suite(args, revision)
+        sections.append(text)
+    else:
+        sections.append(f"# Benchmark results\n\nThis repo at {revision}.\n")
+    if "rq" in suites:
+        rq_status, text = rq_suite(args)
+        status = status or rq_status
+        sections.append(text)
+    text = "\n".join(sections)
+    elapsed = time.perf_counter() - began
+    print()
+    print(text)
+    args.output.write_text(text)
+    print(f"== written to {args.output} in {elapsed / 60:.1f} min")
+    return status
+
+
+def rq_suite(args: argparse.Namespace) -> tuple[int, str]:
+    """The RQ part (rq_bench.py): 1 and a note instead of figures if Redis does not answer."""
+    if why := rq_bench.redis_available(args.rq_url):
+        print(
+            f"\n!! Redis is not reachable at {args.rq_url}:\n   {why}\n"
+            "   Start it (e.g. `service redis-server start`) or point BENCH_RQ_URL at a "
+            "database the run may flush. Skipping the RQ part.\n",
+            file=sys.stderr,
+        )
+        return 1, f"## RQ backend vs raw RQ\n\n**Redis was not reachable at {args.rq_url}.**\n"
+    work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-rq-"))
+    try:
+        lines = rq_bench.run(
+            args.n, args.rq_fork_n, args.runs, args.rq_latency_samples, args.rq_url, work
+        )
+    except BaseException:
+        print(f"== failed: the work dir {work} is kept, with the workers' logs", file=sys.stderr)
+        raise
+    if args.keep:
+        print(f"== kept {work}")
+    else:
+        shutil.rmtree(work)
+    return 0, "\n".join(lines) + "\n"
+
+
+def database_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
+    """The database part; returns the exit status and its results.md text."""
+    began = time.perf_counter()
     configs = [CONFIGS[name] for name in args.configs.split(",")]
     status = 0
 
@@ -628,7 +709,7 @@ def main() -> int:
         "",
         f"Python {sys.version.split()[0]}, Django {version('Django')}, {os.cpu_count()} CPUs"
         + (f", {pg_version()}" if on_pg else "")
-        + f". N = {args.n}, median of {args.runs} runs. Whole run: {elapsed / 60:.1f} min.",
+        + f". N = {args.n}, median of {args.runs} runs. Database part: {elapsed / 60:.1f} min.",
     ]
     if calibration:
         header += [
@@ -639,12 +720,7 @@ def main() -> int:
         ]
     if status:
         header += ["", "**PostgreSQL was not reachable: no goal was measured.**"]
-    text = report(bench, configs, header)
-    print()
-    print(text)
-    args.output.write_text(text)
-    print(f"== written to {args.output} in {elapsed / 60:.1f} min")
-    return status
+    return status, report(bench, configs, header)
 
 
 def measure_all(bench: Bench, sides: list[Side], configs: list[Config]) -> list[float]:

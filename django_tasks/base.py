@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from inspect import isclass, iscoroutinefunction
 from typing import (
     TYPE_CHECKING,
@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import pgettext_lazy
 from typing_extensions import TypeVar
 
+from .backoff import Backoff
 from .exceptions import TaskResultMismatch
 from .serialization import normalize_arguments
 from .utils import get_module_path, get_random_id
@@ -82,6 +83,12 @@ class Task(Generic[P, T_co]):
     run_after: datetime | None = None  # The earliest time it may run.
     takes_context: bool = False  # Whether it receives a TaskContext first.
     enqueue_on_commit: bool | None = None  # None: the backend's ENQUEUE_ON_COMMIT.
+    # How many times a worker may start it (failures retried), how long to wait between
+    # attempts, and how many seconds one may run. None: the backend's MAX_ATTEMPTS,
+    # BACKOFF and TIMEOUT (by default 1, exponential() and no limit). using() keeps them.
+    max_attempts: int | None = None
+    backoff: Backoff | None = None
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         self.get_backend().validate_task(self)
@@ -212,6 +219,9 @@ def task(
     queue_name: str = DEFAULT_TASK_QUEUE_NAME,
     backend: str = DEFAULT_TASK_BACKEND_ALIAS,
     enqueue_on_commit: bool | None = None,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    timeout: float | timedelta | None = None,
     takes_context: Literal[False] = False,
 ) -> TaskDecorator: ...
 @overload
@@ -221,6 +231,9 @@ def task(
     queue_name: str = DEFAULT_TASK_QUEUE_NAME,
     backend: str = DEFAULT_TASK_BACKEND_ALIAS,
     enqueue_on_commit: bool | None = None,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    timeout: float | timedelta | None = None,
     takes_context: Literal[True],
 ) -> ContextTaskDecorator: ...
 def task(
@@ -231,6 +244,9 @@ def task(
     queue_name: str = DEFAULT_TASK_QUEUE_NAME,
     backend: str = DEFAULT_TASK_BACKEND_ALIAS,
     enqueue_on_commit: bool | None = None,
+    max_attempts: int | None = None,
+    backoff: Backoff | None = None,
+    timeout: float | timedelta | None = None,
     takes_context: bool = False,
 ) -> Task[..., Any] | TaskDecorator | ContextTaskDecorator:
     """Make a module-level function a Task: `@task` or `@task(priority=..., ...)`."""
@@ -243,6 +259,9 @@ def task(
             backend=backend,
             takes_context=takes_context,
             enqueue_on_commit=enqueue_on_commit,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            timeout=timeout.total_seconds() if isinstance(timeout, timedelta) else timeout,
         )
         declared_tasks.append(declared)
         return declared

@@ -21,6 +21,10 @@ class TaskResultMismatch(TaskException):
     """The requested task result belongs to another task."""
 
 
+class TaskTimeout(TaskException, TimeoutError):
+    """An attempt of the task ran past its timeout."""
+
+
 class WorkerLost(TaskException):
     """The worker running the task died (or lost its store) before recording an outcome."""
 
@@ -37,5 +41,6 @@ __all__ = [
     "TaskException",
     "TaskResultDoesNotExist",
     "TaskResultMismatch",
+    "TaskTimeout",
     "WorkerLost",
 ]

@@ -2,18 +2,24 @@
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from copy import copy
+from datetime import datetime, timedelta
 from importlib import import_module
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.utils import timezone
 
+from .backoff import delay_seconds
 from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask
 from .serialization import normalize_json
 from .signals import task_finished, task_started
+from .timeouts import await_with_timeout, call_with_timeout
 from .utils import get_exception_traceback, get_module_path
+
+T = TypeVar("T")
 
 
 def resolve_task(path: str) -> Task[..., Any]:
@@ -72,24 +78,35 @@ def run_task(
     reraise: tuple[type[BaseException], ...] = (BaseException,),
 ) -> None:
     """
-    Run the task of a RUNNING result and record SUCCESSFUL with the return value,
-    or FAILED with the error, on it. `save_outcome` persists that before
-    task_finished is sent. An interruption (a BaseException that is not an
-    Exception, such as KeyboardInterrupt or SystemExit) of a `reraise` class is
-    recorded as a failure too, then re-raised.
+    Run one attempt of the task of a RUNNING result, within the task's timeout, and
+    record its outcome on the result: SUCCESSFUL with the return value; or, after an
+    error, READY again and due after the backoff's delay when attempts are left and
+    the backoff gives one, else FAILED. `save_outcome` persists that before
+    task_finished is sent. An interruption (a BaseException that is not an Exception,
+    such as KeyboardInterrupt or SystemExit) is never retried; one of a `reraise` class
+    is recorded as a failure, then re-raised.
     """
     task = task_result.task
-    sender = type(task.get_backend())
+    backend = task.get_backend()
+    sender = type(backend)
     task_started.send(sender, task_result=task_result)
     interruption: BaseException | None = None
+    policy = backend.attempt_policy(task)
     try:
         args: list[object] = list(task_result.args)
         if task.takes_context:
             args.insert(0, TaskContext(task_result=task_result))
-        value = task.call(*args, **task_result.kwargs)
+        value = _call(task, args, task_result.kwargs, policy.timeout)
         return_value = normalize_json(value, f"The return value of {task.module_path}")
     except BaseException as exc:
-        record_failure(task_result, exc)
+        failure: BaseException = exc
+        retry_in: float | None = None
+        if isinstance(exc, Exception) and task_result.attempts < policy.max_attempts:
+            try:
+                retry_in = delay_seconds(policy.backoff(exc, task_result))
+            except Exception as backoff_error:
+                failure = backoff_error  # Its traceback tells of `exc` too.
+        record_failure(task_result, failure, retry_in=retry_in)
         if not isinstance(exc, Exception) and isinstance(exc, reraise):
             interruption = exc
     else:
@@ -106,14 +123,46 @@ def run_task(
         raise interruption
 
 
-def record_failure(task_result: TaskResult[Any], exc: BaseException) -> None:
+def _call(
+    task: Task[..., Any], args: list[object], kwargs: dict[str, Any], timeout: float | None
+) -> object:
+    what = f"Task {task.module_path}"
+    if task.is_async:
+
+        async def bounded() -> object:
+            return await await_with_timeout(task.acall(*args, **kwargs), timeout, what)
+
+        return async_to_sync(bounded)()
+    return call_with_timeout(lambda: task.call(*args, **kwargs), timeout, what)
+
+
+def record_failure(
+    task_result: TaskResult[Any], exc: BaseException, *, retry_in: float | None = None
+) -> None:
+    """Record the attempt's error: FAILED, or READY and due in `retry_in` seconds."""
     task_result.errors.append(
         TaskError(
             exception_class_path=get_module_path(type(exc)),
             traceback=get_exception_traceback(exc),
         )
     )
-    _set(task_result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
+    now = timezone.now()
+    if retry_in is None:
+        _set(task_result, status=TaskResultStatus.FAILED, finished_at=now)
+    else:
+        _set(
+            task_result,
+            status=TaskResultStatus.READY,
+            finished_at=None,
+            task=due_at(task_result.task, now + timedelta(seconds=retry_in)),
+        )
+
+
+def due_at(task: Task[..., T], when: datetime) -> Task[..., T]:
+    """The task, due at `when`: its next attempt's. Not using(), which checks the task."""
+    due = copy(task)
+    object.__setattr__(due, "run_after", when)
+    return due
 
 
 def _set(task_result: TaskResult[Any], **changes: object) -> None:

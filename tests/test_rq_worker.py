@@ -258,6 +258,7 @@ def started_by_a_gone_worker(redis: Redis, result_id: str, seconds_ago: float) -
     """Mark a queued job as started by worker "gone" `seconds_ago`, as RQ would."""
     job = Job.fetch(result_id, connection=redis, serializer=JSONSerializer)
     with redis.pipeline() as pipeline:
+        pipeline.lrem(f"rq:queue:{job.origin}", 0, job.id)  # A worker took it off the queue.
         Execution.create(job, 600, pipeline=pipeline, worker_name="gone")
         job.set_status(JobStatus.STARTED, pipeline=pipeline)
         pipeline.execute()
@@ -274,7 +275,7 @@ def test_reading_a_job_whose_worker_died_fails_it(redis: Redis) -> None:
 
     assert result.status == TaskResultStatus.FAILED
     assert result.worker_ids == ["gone"]
-    assert "worker gone stopped renewing the heartbeat" in result.errors[0].traceback
+    assert "Worker gone stopped renewing the heartbeat" in result.errors[0].traceback
     job = Job.fetch(result.id, connection=redis, serializer=JSONSerializer)
     assert job.get_status() == JobStatus.FAILED
 
@@ -297,11 +298,11 @@ def test_a_running_job_with_a_fresh_heartbeat_is_not_lost(redis: Redis) -> None:
 def test_reap_lost_jobs_fails_the_queues_lost_jobs_only(redis: Redis) -> None:
     lost = rq_tasks.add.enqueue(1, 2)
     alive = rq_tasks.add.enqueue(3, 4)
-    started_by_a_gone_worker(redis, lost.id, seconds_ago=10)
-    started_by_a_gone_worker(redis, alive.id, seconds_ago=10)
+    started_by_a_gone_worker(redis, lost.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+    started_by_a_gone_worker(redis, alive.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
     redis.set(f"django_tasks:rq:alive:{alive.id}", 1, ex=60)
 
-    assert reap_lost_jobs(rq_backend().queue("default"), worker_timeout=5) == [lost.id]
+    assert reap_lost_jobs(rq_backend().queue("default"), rq_backend()) == [lost.id]
     statuses = [
         Job.fetch(r.id, connection=redis, serializer=JSONSerializer).get_status()
         for r in (lost, alive)

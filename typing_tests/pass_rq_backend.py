@@ -47,8 +47,8 @@ def on_a_job(job: Job) -> None:
     assert_type(backend.result_from_job(job), TaskResult[Any])
     assert_type(backend.is_lost(job), bool)
     assert_type(run_job({"task": "app.tasks.add"}), object)
-    assert_type(reap_lost_jobs(queue, 30.0), list[str])
-    assert_type(fail_lost_job(job, 30.0), None)
+    assert_type(reap_lost_jobs(queue, backend), list[str])
+    assert_type(fail_lost_job(job, backend), None)
 
 
 failure: Exception = TaskFailed("traceback")

@@ -19,7 +19,14 @@ from ..base import (
     Task,
     TaskResult,
 )
-from ..exceptions import InvalidTask
+from ..exceptions import InvalidTask, InvalidTaskBackend
+from ..retries import (
+    AttemptPolicy,
+    check_backoff,
+    check_max_attempts,
+    check_timeout,
+    policy_from_settings,
+)
 from ..utils import get_random_id, is_module_level_function
 
 T = TypeVar("T")
@@ -37,12 +44,30 @@ class BaseTaskBackend(metaclass=ABCMeta):
     supports_get_result = False
     # Are ready tasks run highest priority first?
     supports_priority = False
+    # Does its worker run a failed task again (max_attempts > 1, backoff)?
+    supports_retries = False
+    # Does its worker stop an attempt that runs past the task's timeout?
+    supports_timeout = False
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         self.alias = alias
         self.queues: frozenset[str] = frozenset(params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME]))
         self.enqueue_on_commit: bool = bool(params.get("ENQUEUE_ON_COMMIT", True))
         self.options: dict[str, Any] = dict(params.get("OPTIONS", {}))
+        try:
+            # What a task's own max_attempts, backoff and timeout default to.
+            self.default_attempt_policy = policy_from_settings(alias, params)
+        except ValueError as e:
+            raise InvalidTaskBackend(str(e)) from e
+        if self.default_attempt_policy.max_attempts > 1 and not self.supports_retries:
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}] sets MAX_ATTEMPTS, but its backend does not retry tasks."
+            )
+        if self.default_attempt_policy.timeout is not None and not self.supports_timeout:
+            raise InvalidTaskBackend(
+                f"TASKS[{alias!r}] sets TIMEOUT, but its backend does not stop tasks that "
+                "run past one."
+            )
 
     def validate_task(self, task: Task[..., object]) -> None:
         """Raise InvalidTask unless this backend can run `task`."""
@@ -77,11 +102,40 @@ class BaseTaskBackend(metaclass=ABCMeta):
                     f"run_after must be an aware datetime. USE_TZ is on, and "
                     f"{task.run_after!r} is naive."
                 )
+        self._validate_attempts(task)
         if self.queues and task.queue_name not in self.queues:
             raise InvalidTask(
                 f"Queue '{task.queue_name}' is not valid for backend. Backend {self.alias!r} "
                 f"has QUEUES {', '.join(sorted(self.queues))}."
             )
+
+    def _validate_attempts(self, task: Task[..., object]) -> None:
+        try:
+            if task.max_attempts is not None:
+                check_max_attempts(task.max_attempts, "max_attempts")
+            if task.backoff is not None:
+                check_backoff(task.backoff, "backoff")
+            if task.timeout is not None:
+                check_timeout(task.timeout, "timeout")
+        except ValueError as e:
+            raise InvalidTask(f"{e} (task {task.module_path})") from e
+        if (task.max_attempts or 1) > 1 and not self.supports_retries:
+            raise InvalidTask(
+                f"Backend does not support retrying tasks (max_attempts). (backend {self.alias!r})"
+            )
+        if task.timeout is not None and not self.supports_timeout:
+            raise InvalidTask(f"Backend does not support task timeouts. (backend {self.alias!r})")
+
+    def attempt_policy(self, task: Task[..., object]) -> AttemptPolicy:
+        """The task's max_attempts, backoff and timeout, or this backend's defaults."""
+        default = self.default_attempt_policy
+        if task.max_attempts is None and task.backoff is None and task.timeout is None:
+            return default
+        return AttemptPolicy(
+            max_attempts=default.max_attempts if task.max_attempts is None else task.max_attempts,
+            backoff=default.backoff if task.backoff is None else task.backoff,
+            timeout=default.timeout if task.timeout is None else task.timeout,
+        )
 
     @abstractmethod
     def enqueue(

@@ -18,6 +18,9 @@ class DummyBackend(BaseTaskBackend):
     supports_defer = True
     supports_async_task = True
     supports_priority = True
+    # It never runs a task, so it takes every task another backend could run.
+    supports_retries = True
+    supports_timeout = True
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)

@@ -3,7 +3,7 @@ from typing import Any, TypeVar
 
 from django.utils import timezone
 
-from ..base import Task, TaskResult
+from ..base import Task, TaskResult, TaskResultStatus
 from ..execution import run_task, start_attempt
 from ..signals import task_enqueued
 from ..utils import get_random_id
@@ -17,6 +17,9 @@ class ImmediateBackend(BaseTaskBackend):
 
     supports_async_task = True
     supports_priority = True
+    # Every attempt runs at once, one after another: the backoff's delay is not waited.
+    supports_retries = True
+    supports_timeout = True
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)
@@ -34,6 +37,7 @@ class ImmediateBackend(BaseTaskBackend):
         for result in results:
             object.__setattr__(result, "enqueued_at", timezone.now())
             task_enqueued.send(type(self), task_result=result)
-            start_attempt(result, self.worker_id)
-            # As Django's: a task's SystemExit is its failure, and only Ctrl+C goes on up.
-            run_task(result, reraise=(KeyboardInterrupt,))
+            while result.status == TaskResultStatus.READY:  # The first attempt, or a retry.
+                start_attempt(result, self.worker_id)
+                # As Django's: a task's SystemExit is its failure, and only Ctrl+C goes on up.
+                run_task(result, reraise=(KeyboardInterrupt,))

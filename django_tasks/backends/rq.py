@@ -19,8 +19,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -41,7 +42,9 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat, utcparse
 
+from ..backoff import delay_seconds
 from ..base import Task, TaskError, TaskResult, TaskResultStatus
 from ..exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist, WorkerLost
 from ..execution import resolve_task, run_task, start_attempt
@@ -57,7 +60,8 @@ DEFAULT_FAILURE_TTL = 7 * 24 * 3600
 DEFAULT_WORKER_TIMEOUT = 30.0
 WORKER_COMMAND = "python manage.py rqworker --serializer json"
 
-_ERRORS_META_KEY = "django_tasks_errors"
+_ATTEMPTS_META_KEY = "django_tasks_attempts"  # The failed attempts, oldest first.
+TIMEOUT_GRACE = 10  # Seconds past a task's timeout after which RQ stops the attempt.
 _ALIVE_KEY = "django_tasks:rq:alive:{}"  # Renewed while a job runs; see Heartbeats.
 _REAP_KEY = "django_tasks:rq:reap:{}"  # Held by the one process that looks for lost jobs.
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
@@ -91,6 +95,10 @@ class RQBackend(BaseTaskBackend):
     # RQ has no per-job priority (a worker takes its queues in order, each first in,
     # first out), so a priority would be a promise nothing keeps.
     supports_priority = False
+    # As RQ retries: a retry with a delay is a scheduled job (--with-scheduler).
+    supports_retries = True
+    # In the work-horse's thread, and RQ's own job timeout TIMEOUT_GRACE later.
+    supports_timeout = True
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)
@@ -175,11 +183,13 @@ class RQBackend(BaseTaskBackend):
         }
         if task.run_after is not None:
             envelope["run_after"] = task.run_after.isoformat()
+        timeout = self.attempt_policy(task).timeout
         return queue.create_job(
             RUNNER_PATH,
             args=[envelope],
             job_id=result.id,
-            timeout=self.job_timeout,
+            # A task's timeout is kept by the runner; RQ's then stops what it cannot stop.
+            timeout=self.job_timeout if timeout is None else math.ceil(timeout + TIMEOUT_GRACE),
             result_ttl=self.result_ttl,
             failure_ttl=self.failure_ttl,
             description=f"{task.module_path}(*{result.args!r}, **{result.kwargs!r})"[:1000],
@@ -205,40 +215,60 @@ class RQBackend(BaseTaskBackend):
     def result_from_job(self, job: Job) -> TaskResult[Any]:
         """The job as a TaskResult; InvalidTask if it is not a well-formed job of ours."""
         envelope = _envelope_of(job)
-        status = job.get_status(refresh=False)
-        if status == JobStatus.STARTED and self.is_lost(job):
-            fail_lost_job(job, self.worker_timeout)
-            status = JobStatus.FAILED
-        task_status = _STATUSES.get(status, TaskResultStatus.READY)
-        return self._result(job, envelope, task_status)
+        if job.get_status(refresh=False) == JobStatus.STARTED and self.is_lost(job):
+            fail_lost_job(job, self)
+        status = _STATUSES.get(job.get_status(refresh=False), TaskResultStatus.READY)
+        return self._result(job, envelope, status, with_current=True)
 
     def new_attempt(self, job: Job) -> TaskResult[Any]:
         """The READY result that a worker starts an attempt of this job on."""
-        return self._result(job, _envelope_of(job), TaskResultStatus.READY)
+        return self._result(job, _envelope_of(job), TaskResultStatus.READY, with_current=False)
+
+    def lost_attempt_result(self, job: Job) -> TaskResult[Any]:
+        """The result of a job whose worker was lost, as it stood then (that attempt counted)."""
+        return self._result(job, _envelope_of(job), TaskResultStatus.RUNNING, with_current=True)
 
     def _result(
-        self, job: Job, envelope: Mapping[str, Any], status: TaskResultStatus
+        self,
+        job: Job,
+        envelope: Mapping[str, Any],
+        status: TaskResultStatus,
+        *,
+        with_current: bool,
     ) -> TaskResult[Any]:
         finished = status in (TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL)
-        started_at = (
-            _django_time(job.started_at)
-            if job.started_at and status != TaskResultStatus.READY
-            else None
+        attempts = _recorded_attempts(job)
+        # The attempt RQ started last, unless the runner recorded it (a failed one).
+        current = job.started_at is not None and (
+            not attempts or attempts[-1].started_at != job.started_at
         )
-        latest = job.latest_result() if finished else None
+        # An attempt RQ ended itself (its timeout, a killed work-horse): its error is RQ's.
+        failed_in_rq = (
+            current and with_current and status in (TaskResultStatus.FAILED, TaskResultStatus.READY)
+        )
+        needs_latest = status == TaskResultStatus.SUCCESSFUL or failed_in_rq
+        latest = job.latest_result() if needs_latest else None
+        errors = [attempt.error for attempt in attempts]
+        worker_ids = [attempt.worker_id for attempt in attempts]
+        starts = [attempt.started_at for attempt in attempts if attempt.started_at]
+        if current and with_current and job.started_at is not None:
+            worker_ids.append(job.worker_name or "")
+            starts.append(job.started_at)
+            if failed_in_rq:
+                errors.append(_rq_error(latest))
         result: TaskResult[Any] = TaskResult(
             task=self._task_of(job, envelope),
             id=job.id,
             status=status,
             enqueued_at=_django_time(job.enqueued_at or job.created_at),
-            started_at=started_at,
+            started_at=_django_time(starts[0]) if starts else None,
             finished_at=_django_time(job.ended_at) if finished and job.ended_at else None,
-            last_attempted_at=started_at,
+            last_attempted_at=_django_time(starts[-1]) if starts else None,
             args=envelope["args"],
             kwargs=envelope["kwargs"],
             backend=self.alias,
-            errors=_errors_of(job, latest) if status == TaskResultStatus.FAILED else [],
-            worker_ids=[job.worker_name or ""] if started_at else [],
+            errors=errors,
+            worker_ids=worker_ids,
         )
         if status == TaskResultStatus.SUCCESSFUL and latest is not None:
             object.__setattr__(result, "_return_value", latest.return_value)
@@ -363,7 +393,7 @@ def run_job(envelope: dict[str, Any]) -> object:
     start_attempt(result, job.worker_name or "")
     _heartbeats.start(job.id, job.connection, backend.worker_timeout)
     try:
-        run_task(result, save_outcome=_save_errors(job))
+        run_task(result, save_outcome=_save_attempt(job))
     finally:
         _heartbeats.stop(job.id)
     # After the task, so as not to delay its start. On the job's own connection: a
@@ -371,8 +401,8 @@ def run_job(envelope: dict[str, Any]) -> object:
     # looks, at most every quarter lease.
     queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
     if _reap_turn.take(queue, backend.worker_timeout / 4):
-        reap_lost_jobs(queue, backend.worker_timeout)
-    if result.status == TaskResultStatus.FAILED:
+        reap_lost_jobs(queue, backend)
+    if result.status != TaskResultStatus.SUCCESSFUL:  # FAILED, or READY for a retry.
         raise TaskFailed(result.errors[-1].traceback)
     return result.return_value
 
@@ -387,46 +417,93 @@ def _backend_of(job: Job, envelope: Mapping[str, object]) -> RQBackend:
     return backend
 
 
-def _save_errors(job: Job) -> Any:
+def _save_attempt(job: Job) -> Callable[[TaskResult[Any]], None]:
     def save(result: TaskResult[Any]) -> None:
-        if result.status == TaskResultStatus.FAILED:
-            job.meta[_ERRORS_META_KEY] = [
-                {"exception_class_path": e.exception_class_path, "traceback": e.traceback}
-                for e in result.errors
-            ]
-            job.save_meta()
+        if result.status == TaskResultStatus.SUCCESSFUL:
+            return  # RQ stores the return value.
+        _record_attempt(job, result.errors[-1])
+        if result.status == TaskResultStatus.READY:  # To be retried, by RQ.
+            job.retries_left = 1
+            due = result.task.run_after
+            delay = (due - timezone.now()).total_seconds() if due else 0
+            job.retry_intervals = [math.ceil(max(delay, 0))]
+        else:
+            job.retries_left = 0
+        job.save_meta()
 
     return save
 
 
-def reap_lost_jobs(queue: Queue, worker_timeout: float) -> list[str]:
-    """Fail the queue's STARTED jobs whose worker stopped renewing their heartbeat; their ids."""
+def _record_attempt(job: Job, error: TaskError) -> None:
+    """Add a failed attempt to the job's meta (RQ keeps only the latest attempt's)."""
+    recorded = job.meta.get(_ATTEMPTS_META_KEY)
+    attempts = cast(list[object], recorded) if isinstance(recorded, list) else []
+    attempts.append(
+        {
+            "worker_id": job.worker_name or "",
+            "started_at": utcformat(job.started_at) if job.started_at else None,
+            "exception_class_path": error.exception_class_path,
+            "traceback": error.traceback,
+        }
+    )
+    job.meta[_ATTEMPTS_META_KEY] = attempts
+
+
+def reap_lost_jobs(queue: Queue, backend: RQBackend) -> list[str]:
+    """Deal with the queue's STARTED jobs whose worker stopped renewing their heartbeat; their ids."""
     lost: list[str] = []
     for job_id in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False):
         try:
             job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             continue
-        if job.func_name != RUNNER_PATH or job.get_status(refresh=False) != JobStatus.STARTED:
-            continue
-        running_for = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
-        if running_for >= worker_timeout and not queue.connection.exists(_ALIVE_KEY.format(job.id)):
-            fail_lost_job(job, worker_timeout)
+        if (
+            job.func_name == RUNNER_PATH
+            and job.get_status(refresh=False) == JobStatus.STARTED
+            and backend.is_lost(job)
+        ):
+            fail_lost_job(job, backend)
             lost.append(job.id)
     return lost
 
 
-def fail_lost_job(job: Job, worker_timeout: float) -> None:
-    """Record a STARTED job whose worker died as FAILED with WorkerLost."""
+def fail_lost_job(job: Job, backend: RQBackend) -> None:
+    """
+    Record the attempt of a STARTED job whose worker died as failed with WorkerLost; the
+    job is retried as any failed attempt would be (it counts as one), else FAILED.
+    """
     queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
-    exc_string = (
-        f"{_WORKER_LOST_PATH}: worker {job.worker_name or '?'} stopped renewing the heartbeat "
-        f"of this job for over {worker_timeout:g} s (WORKER_TIMEOUT): it died or lost Redis."
+    lost = WorkerLost(
+        f"Worker {job.worker_name or '?'} stopped renewing the heartbeat of this job for over "
+        f"{backend.worker_timeout:g} s (WORKER_TIMEOUT): it died or lost Redis."
     )
+    error = TaskError(
+        exception_class_path=_WORKER_LOST_PATH, traceback=f"{_WORKER_LOST_PATH}: {lost}\n"
+    )
+    retry_in = _retry_delay(job, backend, lost)
+    _record_attempt(job, error)
     with job.connection.pipeline() as pipeline:
         StartedJobRegistry(queue=queue).remove_executions(job, pipeline=pipeline)
-        record_job_failure(job, exc_string, pipeline)
+        pipeline.hset(job.key, "meta", JSONSerializer.dumps(job.meta))
+        if retry_in is None:
+            record_job_failure(job, error.traceback, pipeline)
+        else:
+            job.retries_left = 1
+            job.retry_intervals = [math.ceil(retry_in)]
+            job.retry(queue, pipeline)
         pipeline.execute()
+
+
+def _retry_delay(job: Job, backend: RQBackend, error: BaseException) -> float | None:
+    """The delay before the next attempt of a job whose attempt failed, or None."""
+    try:
+        result = backend.lost_attempt_result(job)
+        policy = backend.attempt_policy(result.task)
+        if result.attempts >= policy.max_attempts:
+            return None
+        return delay_seconds(policy.backoff(error, result))
+    except Exception:
+        return None  # A corrupt job, or a backoff that fails: the attempt is the last.
 
 
 class _ReapTurn:
@@ -527,28 +604,45 @@ def _envelope_of(job: Job) -> dict[str, Any]:
     return envelope
 
 
-def _errors_of(job: Job, latest: Result | None) -> list[TaskError]:
-    stored = job.meta.get(_ERRORS_META_KEY)
-    if isinstance(stored, list):
-        errors = [
-            cast(dict[str, object], e) for e in cast(list[object], stored) if isinstance(e, dict)
-        ]
-        return [
-            TaskError(
-                exception_class_path=str(error.get("exception_class_path", "")),
-                traceback=str(error.get("traceback", "")),
+@dataclass(frozen=True)
+class _Attempt:
+    worker_id: str
+    started_at: datetime | None
+    error: TaskError
+
+
+def _recorded_attempts(job: Job) -> list[_Attempt]:
+    recorded = job.meta.get(_ATTEMPTS_META_KEY)
+    entries = cast(list[object], recorded) if isinstance(recorded, list) else []
+    attempts: list[_Attempt] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        fields = cast(dict[str, object], entry)
+        started_at = fields.get("started_at")
+        attempts.append(
+            _Attempt(
+                worker_id=str(fields.get("worker_id", "")),
+                started_at=utcparse(started_at) if isinstance(started_at, str) else None,
+                error=TaskError(
+                    exception_class_path=str(fields.get("exception_class_path", "")),
+                    traceback=str(fields.get("traceback", "")),
+                ),
             )
-            for error in errors
-        ]
-    # The job failed outside the task: a timeout, a killed work-horse, a worker that
-    # could not read it.
+        )
+    return attempts
+
+
+def _rq_error(latest: Result | None) -> TaskError:
+    """The error of an attempt that failed outside the runner: RQ's timeout, a killed
+    work-horse, a worker that could not read the job."""
     exc_string = (latest.exc_string if latest is not None else None) or "The job failed."
     if "DeserializationError" in exc_string:
         exc_string += (
             "\nThe RQ worker could not read this job: django-tasks' jobs are JSON, and RQ "
             f"workers unpickle jobs by default. Start workers with `{WORKER_COMMAND}`."
         )
-    return [TaskError(exception_class_path=_exception_path(exc_string), traceback=exc_string)]
+    return TaskError(exception_class_path=_exception_path(exc_string), traceback=exc_string)
 
 
 def _exception_path(exc_string: str) -> str:

@@ -1,0 +1,119 @@
+"""Retries and timeouts on RQ: RQ workers retry a failed attempt as the task's backoff says."""
+
+# RQ 3 and redis-py leave some parameters unannotated (see django_tasks/backends/rq.py).
+# pyright: reportUnknownMemberType=false
+
+import math
+
+import pytest
+from redis import Redis
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from django_tasks import TaskResultStatus
+from django_tasks.backends.rq import DEFAULT_WORKER_TIMEOUT, TIMEOUT_GRACE
+from django_tasks.exceptions import TaskTimeout, WorkerLost
+
+from . import retry_tasks
+from .rq_support import redis, rq_backend, run_rqworker, run_simple_worker
+from .test_rq_worker import started_by_a_gone_worker
+
+__all__ = ["redis"]  # The fixture, imported for the tests of this module.
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls() -> None:
+    retry_tasks.calls.clear()
+
+
+def job_of(connection: Redis, result_id: str) -> Job:
+    return Job.fetch(result_id, connection=connection, serializer=JSONSerializer)
+
+
+def test_a_failed_attempt_is_retried_until_one_succeeds(redis: Redis) -> None:
+    result = retry_tasks.flaky.using(backend="rq").enqueue("a", failures=2)
+
+    run_simple_worker()
+    result.refresh()
+
+    assert result.return_value == "a: done on call 3"
+    assert result.attempts == 3
+    assert len(result.worker_ids) == 3
+    assert [error.traceback.splitlines()[-1] for error in result.errors] == [
+        "ConnectionError: a: failure 1",
+        "ConnectionError: a: failure 2",
+    ]
+    assert result.started_at is not None and result.last_attempted_at is not None
+    assert result.started_at < result.last_attempted_at
+
+
+def test_the_last_failure_is_final_and_a_failed_rq_job(redis: Redis) -> None:
+    result = retry_tasks.flaky.using(backend="rq").enqueue("b", failures=5)
+
+    run_simple_worker()
+    result.refresh()
+
+    assert result.status == TaskResultStatus.FAILED
+    assert (result.attempts, len(result.errors)) == (3, 3)
+    assert job_of(redis, result.id).get_status() == JobStatus.FAILED
+
+
+def test_a_retry_with_a_delay_is_a_scheduled_rq_job(redis: Redis) -> None:
+    result = retry_tasks.fails_then_waits.using(backend="rq").enqueue("c")
+
+    run_simple_worker()
+    result.refresh()
+
+    assert result.status == TaskResultStatus.READY
+    assert (result.attempts, len(result.errors)) == (1, 1)
+    registry = ScheduledJobRegistry(queue=rq_backend().queue("default"))
+    assert registry.get_job_ids() == [result.id]
+
+
+def test_a_task_that_runs_past_its_timeout_fails_with_task_timeout(redis: Redis) -> None:
+    result = retry_tasks.spins.using(backend="rq").enqueue(10)
+    assert job_of(redis, result.id).timeout == math.ceil(0.3 + TIMEOUT_GRACE)
+
+    run_simple_worker()
+    result.refresh()
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is TaskTimeout
+
+
+def test_a_lost_attempt_counts_and_is_retried_while_attempts_are_left(redis: Redis) -> None:
+    result = retry_tasks.flaky.using(backend="rq").enqueue("d", failures=0)
+    started_by_a_gone_worker(redis, result.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+
+    result.refresh()
+
+    assert result.status == TaskResultStatus.READY
+    assert [error.exception_class for error in result.errors] == [WorkerLost]
+    assert result.worker_ids == ["gone"]
+    run_simple_worker()
+    result.refresh()
+    assert result.return_value == "d: done on call 1"
+    assert result.attempts == 2
+
+
+def test_a_forked_work_horse_stops_its_task_at_the_timeout(redis: Redis) -> None:
+    result = retry_tasks.spins.using(backend="rq").enqueue(30)
+
+    run_rqworker("--serializer", "json", "default")
+    result.refresh()
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is TaskTimeout
+
+
+def test_rq_stops_a_task_stuck_in_c_after_the_grace(redis: Redis) -> None:
+    # Ten minutes in C: only RQ's own job timeout (the task's plus TIMEOUT_GRACE) lets the
+    # worker finish within the test's patience.
+    result = retry_tasks.blocks_in_c.using(backend="rq").enqueue(600)
+
+    run_rqworker("--serializer", "json", "default")
+    result.refresh()
+
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class is TaskTimeout

@@ -16,7 +16,7 @@ from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask
 from .serialization import normalize_json
 from .signals import task_finished, task_started
-from .timeouts import await_with_timeout, call_with_timeout
+from .timeouts import await_with_timeout, call_with_timeout, timed_out
 from .utils import get_exception_traceback, get_module_path
 
 T = TypeVar("T")
@@ -98,7 +98,12 @@ def run_task(
             args.insert(0, TaskContext(task_result=task_result))
         value = _call(task, args, task_result.kwargs, policy.timeout)
         return_value = normalize_json(value, f"The return value of {task.module_path}")
-    except BaseException as exc:
+    except BaseException as raised:
+        exc = raised
+        if isinstance(raised, backend.timeout_exceptions) and policy.timeout is not None:
+            # The backend stopped the attempt at its timeout.
+            exc = timed_out(f"Task {task.module_path}", policy.timeout)
+            exc.__cause__ = raised
         failure: BaseException = exc
         retry_in: float | None = None
         if isinstance(exc, Exception) and task_result.attempts < policy.max_attempts:

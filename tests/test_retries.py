@@ -91,18 +91,19 @@ def test_signals_are_sent_for_each_attempt(signals_sent: list[SentSignal]) -> No
     ]
 
 
-def test_a_sync_task_that_runs_past_its_timeout_fails_with_task_timeout() -> None:
-    started = time.monotonic()
-    result = retry_tasks.spins.enqueue(10)
+def test_a_sync_task_that_ran_past_its_timeout_fails_with_task_timeout() -> None:
+    # Immediate does not interrupt the caller's thread: the attempt is judged on return.
+    result = retry_tasks.spins.enqueue(0.5)
 
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[0].exception_class is TaskTimeout
     assert "ran past its timeout of 0.3 s" in result.errors[0].traceback
-    assert time.monotonic() - started < 10  # Stopped, not run to the end.
 
 
-def test_an_async_task_that_runs_past_its_timeout_fails_with_task_timeout() -> None:
-    result = retry_tasks.sleeps.enqueue(10)
+def test_an_async_task_is_cancelled_at_its_timeout() -> None:
+    started = time.monotonic()
+    result = retry_tasks.sleeps.enqueue(30)
+    assert time.monotonic() - started < 30  # Cancelled, not awaited to the end.
 
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[0].exception_class is TaskTimeout
@@ -115,13 +116,8 @@ def test_a_timed_out_attempt_is_retried() -> None:
     assert [error.exception_class for error in result.errors] == [TaskTimeout, TaskTimeout]
 
 
-def test_a_task_within_its_timeout_is_not_interrupted_later() -> None:
-    result = retry_tasks.spins.enqueue(0.05)
-    deadline = time.monotonic() + 0.6  # Twice the timeout: a stray TaskTimeout would land here.
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
-
-    assert result.return_value == "finished"
+def test_a_task_within_its_timeout_succeeds() -> None:
+    assert retry_tasks.spins.enqueue(0.05).return_value == "finished"
 
 
 def test_a_timeout_can_be_a_timedelta() -> None:

@@ -46,8 +46,10 @@ class BaseTaskBackend(metaclass=ABCMeta):
     supports_priority = False
     # Does its worker run a failed task again (max_attempts > 1, backoff)?
     supports_retries = False
-    # Does its worker stop an attempt that runs past the task's timeout?
+    # Does its worker fail an attempt that runs past the task's timeout?
     supports_timeout = False
+    # What its worker raises in a task to stop it at its timeout (see timeouts.py).
+    timeout_exceptions: tuple[type[BaseException], ...] = ()
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         self.alias = alias

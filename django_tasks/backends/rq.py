@@ -42,6 +42,7 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
 from rq.utils import utcformat, utcparse
 
 from ..backoff import delay_seconds
@@ -61,7 +62,6 @@ DEFAULT_WORKER_TIMEOUT = 30.0
 WORKER_COMMAND = "python manage.py rqworker --serializer json"
 
 _ATTEMPTS_META_KEY = "django_tasks_attempts"  # The failed attempts, oldest first.
-TIMEOUT_GRACE = 10  # Seconds past a task's timeout after which RQ stops the attempt.
 _ALIVE_KEY = "django_tasks:rq:alive:{}"  # Renewed while a job runs; see Heartbeats.
 _REAP_KEY = "django_tasks:rq:reap:{}"  # Held by the one process that looks for lost jobs.
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
@@ -97,8 +97,9 @@ class RQBackend(BaseTaskBackend):
     supports_priority = False
     # As RQ retries: a retry with a delay is a scheduled job (--with-scheduler).
     supports_retries = True
-    # In the work-horse's thread, and RQ's own job timeout TIMEOUT_GRACE later.
+    # As RQ's job timeout, which raises in the work-horse from a signal.
     supports_timeout = True
+    timeout_exceptions = (JobTimeoutException,)
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)
@@ -188,8 +189,7 @@ class RQBackend(BaseTaskBackend):
             RUNNER_PATH,
             args=[envelope],
             job_id=result.id,
-            # A task's timeout is kept by the runner; RQ's then stops what it cannot stop.
-            timeout=self.job_timeout if timeout is None else math.ceil(timeout + TIMEOUT_GRACE),
+            timeout=self.job_timeout if timeout is None else math.ceil(timeout),
             result_ttl=self.result_ttl,
             failure_ttl=self.failure_ttl,
             description=f"{task.module_path}(*{result.args!r}, **{result.kwargs!r})"[:1000],

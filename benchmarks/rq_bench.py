@@ -42,6 +42,7 @@ class RQBench:
     latency_samples: int
     url: str
     work: Path
+    revision: str  # What is measured, named in the report.
     # results[measure][side] = one value per run
     results: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
@@ -325,6 +326,7 @@ class RQBench:
         return [
             "## RQ backend vs raw RQ",
             "",
+            f"Ours: django_tasks.backends.rq (this repo at {self.revision}). "
             f"Python {sys.version.split()[0]}, Django {version('Django')}, {os.cpu_count()} CPUs, "
             f"rq {version('rq')}, django-rq {version('django-rq')}, redis-py {version('redis')}, "
             f"{redis_version(self.url)}. N = {self.n:,} (forking `Worker` drain: "
@@ -402,10 +404,12 @@ def redis_version(url: str) -> str:
         return f"Redis {connection.info('server')['redis_version']}"
 
 
-def run(n: int, fork_n: int, runs: int, latency_samples: int, url: str, work: Path) -> list[str]:
+def run(
+    n: int, fork_n: int, runs: int, latency_samples: int, url: str, work: Path, revision: str
+) -> list[str]:
     """Every RQ measure; returns the results.md section."""
     began = time.perf_counter()
-    bench = RQBench(n, min(fork_n, n), runs, latency_samples, url, work)
+    bench = RQBench(n, min(fork_n, n), runs, latency_samples, url, work, revision)
     # The system checks name a missing backend or Redis plainly; fail here, not mid-run.
     checked = subprocess.run(
         [sys.executable, str(HERE / "manage.py"), "check"],

@@ -622,7 +622,7 @@ def main() -> int:
     else:
         sections.append(f"# Benchmark results\n\nThis repo at {revision}.\n")
     if "rq" in suites:
-        rq_status, text = rq_suite(args)
+        rq_status, text = rq_suite(args, revision)
         status = status or rq_status
         sections.append(text)
     text = "\n".join(sections)
@@ -634,7 +634,7 @@ def main() -> int:
     return status
 
 
-def rq_suite(args: argparse.Namespace) -> tuple[int, str]:
+def rq_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
     """The RQ part (rq_bench.py): 1 and a note instead of figures if Redis does not answer."""
     if why := rq_bench.redis_available(args.rq_url):
         print(
@@ -647,7 +647,7 @@ def rq_suite(args: argparse.Namespace) -> tuple[int, str]:
     work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-rq-"))
     try:
         lines = rq_bench.run(
-            args.n, args.rq_fork_n, args.runs, args.rq_latency_samples, args.rq_url, work
+            args.n, args.rq_fork_n, args.runs, args.rq_latency_samples, args.rq_url, work, revision
         )
     except BaseException:
         print(f"== failed: the work dir {work} is kept, with the workers' logs", file=sys.stderr)

@@ -9,6 +9,7 @@
 #   make test-core      pytest under coverage in .venv, with a coverage floor
 #   make test-django6   pytest in .venv-django6
 #   make test-third-party  django-tasks-db and django-tasks-rq 0.12 on our package
+#   make screenshots    docs/admin-list.png, the README's, from the admin's browser test
 #   make demo | bench | clean
 
 SHELL := /bin/bash
@@ -55,10 +56,10 @@ PYTEST_ARGS ?=
 COVERAGE_FAIL_UNDER ?= 95
 
 .PHONY: help .venv .venv-django6 .venv-third-party lint format typecheck test test-core \
-	test-django6 test-third-party demo bench clean
+	test-django6 test-third-party screenshots demo bench clean
 
 help:
-	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # --- virtual environments -------------------------------------------------------
 
@@ -130,6 +131,10 @@ test-third-party: .venv-third-party
 	$(BIN_3P)/python -m pytest third_party_tests --ds=third_party_tests.settings $(PYTEST_ARGS)
 
 # --- the rest ---------------------------------------------------------------------
+
+screenshots: .venv
+	DJANGO_TASKS_SCREENSHOTS=docs $(BIN)/python -m pytest \
+		tests/test_database_admin_browser.py::test_list_fits_at_1280px_with_the_sidebar_open $(PYTEST_ARGS)
 
 demo: .venv
 	$(BIN)/python example/demo.py

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from typing import NoReturn
 
 import pytest
 
@@ -29,7 +30,11 @@ def require(server: str) -> None:
     if is_reachable(server):
         return
     host, port = SERVERS[server]
-    reason = f"{server} is not reachable at {host}:{port}"
+    unavailable(f"{server} is not reachable at {host}:{port}")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the calling test for want of something it needs; fail it instead under CI."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason}, and DJANGO_TASKS_REQUIRE_SERVICES is set", pytrace=False)
     pytest.skip(reason)

@@ -15,6 +15,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Serves the admin's CSS to the browser tests (pytest-django's live_server).
+    "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks.backends.database",
     "django_rq",
@@ -42,6 +44,7 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"
 
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {

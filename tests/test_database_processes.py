@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 
 from . import db_tasks
-from .db_support import WorkerProcess, row_of, wait_for
+from .db_support import WorkerProcess, row_of, store_raw_json, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,6 +189,20 @@ def test_an_idle_worker_polls_for_new_tasks(start_worker: StartWorker) -> None:
     result = db_tasks.add.enqueue(1, 2)
 
     wait_for(lambda: status_of(result) == TaskResultStatus.SUCCESSFUL, "the polling worker")
+
+
+def test_a_worker_process_fails_a_row_nested_10000_deep_and_runs_the_next_task(
+    start_worker: StartWorker,
+) -> None:
+    broken = db_tasks.echo.using(priority=1).enqueue(1)
+    store_raw_json(broken, "args", "[" * 10_000 + "]" * 10_000)
+    fine = db_tasks.add.enqueue(1, 2)
+
+    worker = start_worker("--batch")
+
+    assert worker.wait() == 0
+    assert status_of(broken) == TaskResultStatus.FAILED
+    assert status_of(fine) == TaskResultStatus.SUCCESSFUL
 
 
 # --- several workers and database trouble -----------------------------------------

@@ -46,7 +46,9 @@ else:
     _backend_app = "django_tasks_db"
     _backend_path = "django_tasks_db.DatabaseBackend"
 
-INSTALLED_APPS = ["django_tasks", _backend_app]
+# benchproject is an app so that its tasks.py loads at start-up: our worker finds tasks
+# among the loaded modules only (and django-tasks-db's imports it by path anyway).
+INSTALLED_APPS = ["django_tasks", _backend_app, "benchproject"]
 
 # Everything else is Django's default on both sides (ENQUEUE_ON_COMMIT included: ours
 # defaults to on_commit, which outside a transaction runs at once; theirs has no such option).

@@ -964,3 +964,37 @@ class EnqueueListener:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             connection.close()
+
+
+class DataVersionWatch:
+    """
+    SQLite has no NOTIFY; `PRAGMA data_version` changes when another connection commits
+    to the database file (an enqueue, say), and reading it costs microseconds: no file
+    is read, no lock taken. An idle worker checks it often and claims when it changes.
+    The worker's own commits, and transactions that change nothing, leave it as it is.
+    """
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self._seen: int | None = None
+
+    @classmethod
+    def for_database(cls, using: str) -> DataVersionWatch | None:
+        return cls(using) if connections[using].vendor == "sqlite" else None
+
+    def mark(self) -> None:
+        """Remember the version now, before a claim: what commits after it is a change."""
+        self._seen = self._read()
+
+    def changed(self) -> bool:
+        """Whether another connection committed since `mark()` (or the last call)."""
+        seen, self._seen = self._seen, self._read()
+        return self._seen != seen
+
+    def _read(self) -> int:
+        connection = connections[self.using]
+        connection.ensure_connection()
+        raw = cast(sqlite3.Connection, connection.connection)
+        with connection.wrap_database_errors:  # As Django's errors, as for any query.
+            [(version,)] = raw.execute("PRAGMA data_version").fetchall()
+        return int(version)

@@ -4,11 +4,9 @@ import sys
 from collections.abc import Callable
 from copy import copy
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import async_to_sync
-from django.apps import apps
 from django.utils import timezone
 
 from .backoff import delay_seconds
@@ -24,40 +22,31 @@ T = TypeVar("T")
 
 def resolve_task(path: str) -> Task[..., Any]:
     """
-    The task that a stored `path` names. A module that is not imported yet is imported
-    only from an installed app's package, so a row written by another program cannot
-    make a worker import an arbitrary module. InvalidTask says why a path is refused.
+    The task that a stored `path` names, among the tasks of the modules already loaded:
+    the apps' tasks modules (loaded at start-up, see DjangoTasksConfig.ready) and what
+    they import. Nothing is imported, and no module attribute hook runs, for a path: a
+    row written by another program cannot make a worker run a module's import-time
+    code. InvalidTask says why a path is refused.
     """
     module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
         raise InvalidTask(f"{path!r} is not the dotted path of a task.")
     module = sys.modules.get(module_name)
     if module is None:
-        if not _in_installed_app(module_name):
-            raise InvalidTask(
-                f"{path!r} cannot be imported: {module_name!r} is not a module of an "
-                "installed app, so it is not imported."
-            )
-        try:
-            module = import_module(module_name)
-        except Exception as e:
-            raise InvalidTask(f"{path!r} cannot be imported: {type(e).__name__}: {e}") from e
-    found: object = getattr(module, attribute, None)
+        raise InvalidTask(
+            f"{path!r} is not a declared task: no loaded module is called {module_name!r}, "
+            "and a stored path is never imported. Declare tasks in an installed app's "
+            "tasks.py, or in a module it imports."
+        )
+    found: object = vars(module).get(attribute)
     if found is None:
-        raise InvalidTask(f"{path!r} cannot be imported: {module_name} has no {attribute!r}.")
+        raise InvalidTask(f"{path!r} is not a declared task: {module_name} has no {attribute!r}.")
     if not isinstance(found, Task):
         raise InvalidTask(
             f"{path!r} is a {type(found).__qualname__}, not a task (was its @task "
             "decorator removed?)."
         )
     return cast(Task[..., Any], found)
-
-
-def _in_installed_app(module_name: str) -> bool:
-    return any(
-        module_name == config.name or module_name.startswith(f"{config.name}.")
-        for config in apps.get_app_configs()
-    )
 
 
 def start_attempt(

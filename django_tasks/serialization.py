@@ -13,11 +13,22 @@ from typing_extensions import is_typeddict
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 
+# How deeply lists and dicts may nest in an argument or a return value: far from
+# Python's recursion limit, and within MariaDB's JSON columns, which refuse documents
+# nested 32 deep (a stored argument sits one level down, in the args list).
+MAX_JSON_DEPTH = 30
+
+
 def normalize_json(value: object, path: str) -> JSONValue:
     """
     Return `value` as it will look after a JSON round trip (tuples become
-    lists), or raise TypeError naming `path` if it would not survive one.
+    lists), or raise TypeError naming `path` if it would not survive one, or if
+    its lists and dicts nest deeper than MAX_JSON_DEPTH.
     """
+    return _normalize(value, path, path, 0)
+
+
+def _normalize(value: object, path: str, root: str, depth: int) -> JSONValue:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -29,15 +40,23 @@ def normalize_json(value: object, path: str) -> JSONValue:
         if not math.isfinite(value):
             raise TypeError(f"{path} is {value!r}, which JSON cannot represent.")
         return float(value)
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_JSON_DEPTH:
+        raise TypeError(
+            f"{root} nests lists and dicts more than {MAX_JSON_DEPTH} levels deep, which "
+            "task arguments and return values may not (see MAX_JSON_DEPTH)."
+        )
     if isinstance(value, (list, tuple)):
         items = cast(Sequence[object], value)
-        return [normalize_json(item, f"{path}[{index}]") for index, item in enumerate(items)]
+        return [
+            _normalize(item, f"{path}[{index}]", root, depth + 1)
+            for index, item in enumerate(items)
+        ]
     if isinstance(value, dict):
         result: dict[str, JSONValue] = {}
         for key, item in cast(Mapping[object, object], value).items():
             if not isinstance(key, str):
                 raise TypeError(f"{path} has the key {key!r}; JSON object keys must be strings.")
-            result[key] = normalize_json(item, f"{path}[{key!r}]")
+            result[key] = _normalize(item, f"{path}[{key!r}]", root, depth + 1)
         return result
     raise TypeError(
         f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which is not "

@@ -1,4 +1,4 @@
-"""A task module that nothing imports up front (for the tests of resolve_task)."""
+"""A task module that nothing imports: resolve_task must not import it for a stored path."""
 
 from django_tasks import task
 

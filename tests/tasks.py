@@ -72,6 +72,15 @@ def returns_set() -> object:
     return {1, 2}
 
 
+@task
+def returns_nested(levels: int) -> object:
+    """`levels` lists, each in the next."""
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 @task(takes_context=True)
 def describe_context(context: TaskContext, label: str) -> dict[str, object]:
     result = context.task_result

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 
 from . import db_tasks
-from .db_support import WorkerProcess, row_of, wait_for
+from .db_support import WorkerProcess, row_of, store_raw_json, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,11 +139,11 @@ def test_with_on_worker_lost_fail_the_task_of_a_killed_worker_fails(
 # --- waking up -------------------------------------------------------------------
 
 
-def test_on_postgresql_an_idle_worker_wakes_when_a_task_is_enqueued(
+def test_on_postgresql_and_sqlite_an_idle_worker_wakes_when_a_task_is_enqueued(
     start_worker: StartWorker,
 ) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's.")
+    if connection.vendor not in ("postgresql", "sqlite"):
+        pytest.skip("PostgreSQL notifies (LISTEN/NOTIFY); SQLite's data_version shows commits.")
     # It would otherwise not look at the table again for an hour.
     worker = start_worker("--interval", "3600")
     db_tasks.add.enqueue(0, 0)  # Proves the worker is up and idle once it has run.
@@ -189,6 +189,20 @@ def test_an_idle_worker_polls_for_new_tasks(start_worker: StartWorker) -> None:
     result = db_tasks.add.enqueue(1, 2)
 
     wait_for(lambda: status_of(result) == TaskResultStatus.SUCCESSFUL, "the polling worker")
+
+
+def test_a_worker_process_fails_a_row_nested_10000_deep_and_runs_the_next_task(
+    start_worker: StartWorker,
+) -> None:
+    broken = db_tasks.echo.using(priority=1).enqueue(1)
+    store_raw_json(broken, "args", "[" * 10_000 + "]" * 10_000)
+    fine = db_tasks.add.enqueue(1, 2)
+
+    worker = start_worker("--batch")
+
+    assert worker.wait() == 0
+    assert status_of(broken) == TaskResultStatus.FAILED
+    assert status_of(fine) == TaskResultStatus.SUCCESSFUL
 
 
 # --- several workers and database trouble -----------------------------------------

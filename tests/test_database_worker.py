@@ -3,6 +3,7 @@
 import logging
 import signal
 import sqlite3
+import sys
 import threading
 from datetime import timedelta
 from typing import Any
@@ -17,11 +18,12 @@ from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import Claimant, DBTaskResult, Outcome
 from django_tasks.backends.database.worker import Worker
-from django_tasks.exceptions import InvalidTaskBackend
+from django_tasks.exceptions import InvalidTask, InvalidTaskBackend
+from django_tasks.serialization import MAX_JSON_DEPTH
 from django_tasks.signals import task_finished, task_started
 
 from . import db_tasks
-from .db_support import row_of, run_worker
+from .db_support import row_of, run_worker, store_raw_json
 
 pytestmark = pytest.mark.django_db
 
@@ -354,8 +356,8 @@ def test_invalid_worker_options_are_refused(options: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"task_path": "tests.no_such_module.add"}, "cannot be imported"),
-        ({"task_path": "tests.db_tasks.no_such_task"}, "cannot be imported"),
+        ({"task_path": "tests.no_such_module.add"}, "is not a declared task"),
+        ({"task_path": "tests.db_tasks.no_such_task"}, "is not a declared task"),
         ({"task_path": "tests.db_tasks.not_a_task"}, "not a task"),
         ({"args": [1, 2, 3]}, "no longer fit"),
         ({"args": [], "kwargs": {"a": 1, "c": 2}}, "no longer fit"),
@@ -412,6 +414,78 @@ def test_a_row_whose_arguments_are_not_json_fails_and_the_worker_goes_on() -> No
     assert row.status == TaskResultStatus.FAILED
     assert "not a JSON list" in row.traceback
     assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
+
+
+DEEP_JSON = "[" * 10_000 + "]" * 10_000
+
+
+def test_a_row_whose_args_nest_10000_deep_fails_readably_and_the_worker_goes_on() -> None:
+    broken = db_tasks.echo.using(priority=1).enqueue(1)
+    store_raw_json(broken, "args", DEEP_JSON)
+    fine = db_tasks.add.enqueue(3, 4)
+
+    worker = run_worker()
+
+    row = row_of(broken)
+    assert row.status == TaskResultStatus.FAILED
+    assert row.exception_class_path == "django_tasks.exceptions.InvalidTask"
+    assert "20000 characters of text that do not decode as JSON" in row.traceback
+    assert worker.tasks_run == 2
+    assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_a_row_whose_kwargs_nest_past_the_limit_fails_readably() -> None:
+    broken = db_tasks.echo.enqueue(1)
+    store_raw_json(broken, "kwargs", '{"value": ' + "[" * 40 + "]" * 40 + "}")
+
+    run_worker()
+
+    row = row_of(broken)
+    assert row.status == TaskResultStatus.FAILED
+    assert "nests lists and dicts more than 30 levels" in row.traceback
+
+
+def test_the_result_of_a_row_whose_args_nest_10000_deep_reads_as_an_invalid_task() -> None:
+    broken = db_tasks.echo.enqueue(1)
+    store_raw_json(broken, "args", DEEP_JSON)
+
+    with pytest.raises(InvalidTask, match="do not decode as JSON"):
+        db_tasks.echo.get_result(broken.id)
+
+
+def test_an_argument_as_deep_as_the_limit_is_stored_and_run() -> None:
+    value: list[object] = []
+    for _ in range(MAX_JSON_DEPTH - 1):
+        value = [value]
+    result = db_tasks.echo.enqueue(value)
+
+    run_worker()
+
+    assert db_tasks.echo.get_result(result.id).return_value == value
+
+
+def test_an_argument_nested_thousands_deep_is_refused_at_enqueue_and_nothing_is_stored() -> None:
+    value: list[object] = []
+    for _ in range(5000):
+        value = [value]
+
+    with pytest.raises(TypeError, match="more than 30 levels"):
+        db_tasks.echo.enqueue(value)
+
+    assert not DBTaskResult.objects.exists()
+
+
+def test_a_row_naming_a_module_that_is_not_loaded_fails_without_importing_it() -> None:
+    assert "tests.late_tasks" not in sys.modules
+    broken = db_tasks.add.enqueue(1, 2)
+    DBTaskResult.objects.filter(pk=broken.id).update(task_path="tests.late_tasks.late")
+
+    run_worker()
+
+    row = row_of(broken)
+    assert row.status == TaskResultStatus.FAILED
+    assert "is not a declared task" in row.traceback
+    assert "tests.late_tasks" not in sys.modules
 
 
 # --- lost workers and leases -----------------------------------------------------

@@ -1,6 +1,7 @@
 """The one function every backend's worker runs a task with."""
 
 import sys
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -104,21 +105,40 @@ def test_resolve_task_finds_a_declared_task_by_its_path() -> None:
     assert resolve_task("tests.tasks.add") is tasks.add
 
 
-def test_resolve_task_imports_a_module_of_an_installed_app() -> None:
-    sys.modules.pop("tests.late_tasks", None)
+def test_resolve_task_finds_a_task_declared_in_a_module_loaded_at_start_up() -> None:
+    assert resolve_task("tests.db_tasks.add").module_path == "tests.db_tasks.add"
 
-    found = resolve_task("tests.late_tasks.late")
 
-    assert found.module_path == "tests.late_tasks.late"
+def test_resolve_task_does_not_import_a_task_module_that_was_not_loaded() -> None:
+    assert "tests.late_tasks" not in sys.modules
+
+    with pytest.raises(InvalidTask, match="is not a declared task: no loaded module"):
+        resolve_task("tests.late_tasks.late")
+
+    assert "tests.late_tasks" not in sys.modules
 
 
 def test_resolve_task_does_not_import_a_module_outside_the_installed_apps() -> None:
     assert "antigravity" not in sys.modules
 
-    with pytest.raises(InvalidTask, match="not a module of an installed app"):
+    with pytest.raises(InvalidTask, match="never imported"):
         resolve_task("antigravity.fly")
 
     assert "antigravity" not in sys.modules
+
+
+def test_resolve_task_runs_no_module_attribute_hook() -> None:
+    looked_up: list[str] = []
+    module = types.ModuleType("tests.hooked_module")
+    vars(module)["__getattr__"] = looked_up.append  # PEP 562: runs for a missing name.
+    sys.modules[module.__name__] = module
+    try:
+        with pytest.raises(InvalidTask, match="has no 'anything'"):
+            resolve_task("tests.hooked_module.anything")
+    finally:
+        del sys.modules[module.__name__]
+
+    assert looked_up == []
 
 
 @pytest.mark.parametrize(
@@ -126,7 +146,7 @@ def test_resolve_task_does_not_import_a_module_outside_the_installed_apps() -> N
     [
         ("os.system", "not a task"),
         ("tests.tasks.no_such_task", "has no 'no_such_task'"),
-        ("tests.no_such_module.add", "cannot be imported: ModuleNotFoundError"),
+        ("tests.no_such_module.add", "no loaded module is called 'tests.no_such_module'"),
         ("add", "not the dotted path"),
     ],
 )

@@ -28,7 +28,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from django_tasks import TaskResultStatus
-from django_tasks.serialization import JSONValue, json_round_trip_problem, normalize_json
+from django_tasks.serialization import (
+    MAX_JSON_DEPTH,
+    JSONValue,
+    json_round_trip_problem,
+    normalize_json,
+)
 
 from . import tasks
 
@@ -155,6 +160,42 @@ def test_enum_that_is_not_a_str_or_int_is_refused() -> None:
         tasks.echo.enqueue(Plain.ONE)
 
 
+def nested(kind: Callable[[object], object], levels: int) -> object:
+    """`levels` lists (or dicts, or tuples), each in the next."""
+    value: object = None
+    for _ in range(levels):
+        value = kind(value)
+    return value
+
+
+NESTINGS: dict[str, Callable[[object], object]] = {
+    "list": lambda inner: [inner],
+    "dict": lambda inner: {"a": inner},
+    "tuple": lambda inner: (inner,),
+}
+
+
+@pytest.mark.parametrize("kind", NESTINGS.values(), ids=NESTINGS.keys())
+def test_an_argument_nested_thousands_deep_is_refused_with_a_type_error(
+    kind: Callable[[object], object],
+) -> None:
+    with pytest.raises(
+        TypeError, match=r"Task argument args\[0\] nests lists and dicts more than 30 levels"
+    ):
+        tasks.echo.enqueue(nested(kind, 5000))
+
+
+def test_an_argument_nested_just_past_the_limit_is_refused() -> None:
+    with pytest.raises(TypeError, match=f"more than {MAX_JSON_DEPTH} levels"):
+        tasks.echo.enqueue(nested(NESTINGS["list"], MAX_JSON_DEPTH + 1))
+
+
+def test_an_argument_nested_as_deep_as_the_limit_is_accepted() -> None:
+    value = nested(NESTINGS["list"], MAX_JSON_DEPTH)
+
+    assert tasks.echo.enqueue(value).return_value == value
+
+
 # --- return values ------------------------------------------------------------------
 
 
@@ -171,6 +212,14 @@ def test_return_value_that_json_cannot_carry_fails_the_task() -> None:
         "The return value of tests.tasks.returns_set is a builtins.set"
         in result.errors[0].traceback
     )
+
+
+def test_a_return_value_nested_past_the_limit_fails_the_task_with_a_type_error() -> None:
+    deep = tasks.returns_nested.enqueue(MAX_JSON_DEPTH + 1)
+
+    assert deep.status == TaskResultStatus.FAILED
+    assert deep.errors[0].exception_class is TypeError
+    assert "The return value of tests.tasks.returns_nested nests lists" in deep.errors[0].traceback
 
 
 # --- normalize_json -----------------------------------------------------------------

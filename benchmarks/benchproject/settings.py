@@ -46,8 +46,8 @@ else:
     _backend_app = "django_tasks_db"
     _backend_path = "django_tasks_db.DatabaseBackend"
 
-# benchproject is an app so that ours' workers import its tasks module: they import task
-# paths from installed apps only.
+# benchproject is an app so that its tasks.py loads at start-up: our worker finds tasks
+# among the loaded modules only (and django-tasks-db's imports it by path anyway).
 INSTALLED_APPS = ["django_tasks", _backend_app, "benchproject"]
 
 # Everything else is Django's default on both sides (ENQUEUE_ON_COMMIT included: ours

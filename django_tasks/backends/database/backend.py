@@ -177,31 +177,50 @@ def result_from_row(row: DBTaskResult) -> TaskResult[Any]:
     args, kwargs = _json_list(row.args), _json_object(row.kwargs)
     if args is None:
         raise InvalidTask(
-            f"Task result {row.id} is corrupt: its args column holds {row.args!r}, not a JSON list."
+            f"Task result {row.id} is corrupt: its args column holds {_shown(row.args)}, not a "
+            "JSON list."
         )
     if kwargs is None:
         raise InvalidTask(
-            f"Task result {row.id} is corrupt: its kwargs column holds {row.kwargs!r}, not a "
-            "JSON object."
+            f"Task result {row.id} is corrupt: its kwargs column holds {_shown(row.kwargs)}, "
+            "not a JSON object."
         )
-    result: TaskResult[Any] = TaskResult(
-        task=_task_of(row),
-        id=str(row.id),
-        status=TaskResultStatus(row.status),
-        enqueued_at=row.enqueued_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        last_attempted_at=row.last_attempted_at,
-        args=args,
-        kwargs=kwargs,
-        backend=row.backend_name,
-        errors=[TaskError(exception_class_path=row.exception_class_path, traceback=row.traceback)]
-        if row.exception_class_path
-        else [],
-        worker_ids=[str(worker_id) for worker_id in _json_list(row.worker_ids) or []],
-    )
+    task = _task_of(row)
+    try:
+        result: TaskResult[Any] = TaskResult(
+            task=task,
+            id=str(row.id),
+            status=TaskResultStatus(row.status),
+            enqueued_at=row.enqueued_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            last_attempted_at=row.last_attempted_at,
+            args=args,
+            kwargs=kwargs,
+            backend=row.backend_name,
+            errors=[
+                TaskError(exception_class_path=row.exception_class_path, traceback=row.traceback)
+            ]
+            if row.exception_class_path
+            else [],
+            worker_ids=[str(worker_id) for worker_id in _json_list(row.worker_ids) or []],
+        )
+    except TypeError as e:  # Arguments beyond the JSON boundary (nested too deep, say).
+        raise InvalidTask(f"Task result {row.id} is corrupt: {e}") from e
     object.__setattr__(result, "_return_value", row.return_value)
     return result
+
+
+def _shown(value: object) -> str:
+    """A column's value for an error message: text that did not decode is cut short."""
+    if not isinstance(value, str):
+        return repr(value)
+    if len(value) <= 80:
+        return f"the text {value!r}"
+    return (
+        f"{len(value)} characters of text that do not decode as JSON (malformed, or "
+        f"nested too deep), beginning {value[:40]!r}"
+    )
 
 
 def outcome_of(result: TaskResult[Any]) -> Outcome:

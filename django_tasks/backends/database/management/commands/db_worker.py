@@ -43,7 +43,7 @@ class Command(BaseCommand):
             default=1.0,
             type=interval,
             help="Seconds between looks at the table when idle (default: %(default)s). On "
-            "PostgreSQL, new tasks also wake the worker at once.",
+            "PostgreSQL and SQLite, new tasks also wake the worker.",
         )
         parser.add_argument(
             "--batch",

@@ -31,7 +31,7 @@ from django_tasks.backends.rq import (
 
 from . import rq_tasks
 from .conftest import SentSignal
-from .db_support import wait_for
+from .database.support import wait_for
 from .rq_support import RQWorkerProcess, redis, rq_backend, run_rqworker, run_simple_worker
 
 __all__ = ["redis"]  # The fixture, imported for the tests of this module.

@@ -26,14 +26,14 @@ from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExis
 from ...execution import resolve_task
 from ...signals import task_enqueued
 from ..base import BaseTaskBackend
+from .records import MAX_NAME_LENGTH, NewTask, Outcome
 
 if TYPE_CHECKING:
-    from .models import DBTaskResult, NewTask, Outcome
+    from .models import DBTaskResult
 
 T = TypeVar("T")
 
 APP_NAME = "django_tasks.backends.database"
-MAX_NAME_LENGTH = 64  # Of queue, backend and worker names: the columns' size.
 ON_WORKER_LOST_CHOICES = ("retry", "fail")
 DEFAULT_WORKER_TIMEOUT = 60.0
 
@@ -156,8 +156,6 @@ class DatabaseBackend(BaseTaskBackend):
 
 
 def new_task(result: TaskResult[Any], enqueued_at: datetime) -> NewTask:
-    from .models import NewTask
-
     task = result.task
     return NewTask(
         id=uuid.UUID(result.id),
@@ -225,8 +223,6 @@ def _shown(value: object) -> str:
 
 def outcome_of(result: TaskResult[Any]) -> Outcome:
     """What to store for a result that run_task has just finished."""
-    from .models import Outcome
-
     failed = result.status == TaskResultStatus.FAILED
     error = result.errors[-1] if failed and result.errors else None
     return Outcome(

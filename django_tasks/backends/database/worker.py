@@ -36,18 +36,12 @@ from ...base import (
 from ...exceptions import InvalidTask, InvalidTaskBackend
 from ...execution import record_failure, run_task
 from ...utils import get_module_path, get_random_id
-from .backend import MAX_NAME_LENGTH, DatabaseBackend, outcome_of, result_from_row
+from .backend import DatabaseBackend, outcome_of, result_from_row
+from .db_errors import is_lock_conflict, is_retryable, is_statement_error
 from .exceptions import WorkerInterrupted
-from .models import (
-    Claimant,
-    DataVersionWatch,
-    DBTaskResult,
-    EnqueueListener,
-    Outcome,
-    is_lock_conflict,
-    is_retryable,
-    is_statement_error,
-)
+from .listener import DataVersionWatch, EnqueueListener
+from .models import DBTaskResult
+from .records import MAX_NAME_LENGTH, Claimant, Outcome
 
 logger = logging.getLogger("django_tasks.backends.database")
 

@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import autoreload
 
 from django_tasks import task_backends
-from django_tasks.backends.database.backend import MAX_NAME_LENGTH, DatabaseBackend
+from django_tasks.backends.database.backend import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
+from django_tasks.backends.database.records import MAX_NAME_LENGTH
 from django_tasks.backends.database.worker import Worker
 from django_tasks.base import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django_tasks.exceptions import InvalidTaskBackend

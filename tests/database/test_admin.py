@@ -13,8 +13,8 @@ from django.utils import timezone
 from django_tasks import TaskResult
 from django_tasks.backends.database.models import DBTaskResult
 
-from . import db_tasks
-from .db_support import run_worker
+from .. import db_tasks
+from .support import run_worker
 
 pytestmark = pytest.mark.django_db
 

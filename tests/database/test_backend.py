@@ -17,8 +17,8 @@ from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 from django_tasks.signals import task_enqueued
 
-from . import db_tasks
-from .db_support import row_of, run_worker
+from .. import db_tasks
+from .support import row_of, run_worker
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,13 @@ from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus, task_backends
 from django_tasks.backends.database import bulk_enqueue
-from django_tasks.backends.database.models import DBTaskResult, statements_for
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.sql import statements_for
 from django_tasks.backends.dummy import DummyBackend
 from django_tasks.signals import task_enqueued
 
-from . import db_tasks, tasks
-from .db_support import row_of
+from .. import db_tasks, tasks
+from .support import row_of
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def test_writes_the_tasks_of_the_block_with_one_insert() -> None:
 def test_more_tasks_than_one_insert_holds_are_written_in_several(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(statements_for(connection.alias), "insert_chunk", 3)
+    monkeypatch.setattr(statements_for(connection.alias, DBTaskResult), "insert_chunk", 3)
 
     with CaptureQueriesContext(connection) as queries, bulk_enqueue() as batch:
         results = [batch.enqueue(db_tasks.add, i, i) for i in range(7)]

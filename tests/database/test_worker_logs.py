@@ -7,8 +7,8 @@ import pytest
 
 from django_tasks.backends.database.worker import Worker
 
-from . import db_tasks
-from .db_support import run_worker
+from .. import db_tasks
+from .support import run_worker
 
 pytestmark = pytest.mark.django_db
 

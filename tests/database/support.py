@@ -19,7 +19,7 @@ from django_tasks import TaskResult
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.worker import Worker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # How long a test waits for a worker subprocess before failing (not a speed claim).
 PATIENCE = 60.0

@@ -13,8 +13,8 @@ from pytest_django import Settings
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database.models import DBTaskResult
 
-from . import db_tasks
-from .db_support import row_of
+from .. import db_tasks
+from .support import row_of
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +156,7 @@ def test_db_worker_refuses_bad_options_and_runs_nothing(args: list[str], message
     assert row_of(result).status == TaskResultStatus.READY
 
 
-# --- prune_db_task_results (see also test_database_prune.py) ---------------------
+# --- prune_db_task_results (see also test_prune.py) ---------------------
 
 
 def finished_long_ago(result: TaskResult[Any]) -> None:

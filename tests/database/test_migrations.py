@@ -9,10 +9,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from django_tasks import TaskResultStatus
-from django_tasks.backends.database.models import Claimant, DBTaskResult, statements_for
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.records import Claimant
+from django_tasks.backends.database.sql import statements_for
 
-from . import db_tasks
-from .db_support import row_of, run_worker
+from .. import db_tasks
+from .support import row_of, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,7 +107,7 @@ def test_the_claim_query_uses_the_ready_indexes(queues: tuple[str, ...] | None) 
         queue_names=None if queues is None else frozenset(queues),
         lease=timedelta(seconds=60),
     )
-    statements = statements_for(connection.alias)
+    statements = statements_for(connection.alias, DBTaskResult)
     sql = statements.select_ready(claimant)
     params = statements.select_ready_params(claimant, timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:

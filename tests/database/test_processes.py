@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from django_tasks import TaskResultStatus
 
-from . import db_tasks
-from .db_support import WorkerProcess, row_of, store_raw_json, wait_for
+from .. import db_tasks
+from .support import WorkerProcess, row_of, store_raw_json, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,14 +16,15 @@ from pytest_django import Settings
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
-from django_tasks.backends.database.models import Claimant, DBTaskResult, Outcome
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.records import Claimant, Outcome
 from django_tasks.backends.database.worker import Worker
 from django_tasks.exceptions import InvalidTask, InvalidTaskBackend
 from django_tasks.serialization import MAX_JSON_DEPTH
 from django_tasks.signals import task_finished, task_started
 
-from . import db_tasks
-from .db_support import row_of, run_worker, store_raw_json
+from .. import db_tasks
+from .support import row_of, run_worker, store_raw_json
 
 pytestmark = pytest.mark.django_db
 

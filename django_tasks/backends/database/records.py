@@ -1,0 +1,61 @@
+"""
+What the database backend's layers hand each other: the worker's identity as a claimant,
+a new task, an attempt's outcome, a task taken back from a lost worker. Plain values, no
+database: the backend, the manager, the SQL and the worker all speak them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ...base import TaskResultStatus
+
+MAX_NAME_LENGTH = 64  # Of queue, backend and worker names: the columns' size.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimant:
+    """A worker asking for tasks: who it is, what it runs, and how long its claims last."""
+
+    worker_id: str
+    backend_name: str
+    queue_names: frozenset[str] | None  # None: every queue.
+    lease: timedelta
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How one attempt at a claimed task ended."""
+
+    id: uuid.UUID
+    status: TaskResultStatus  # SUCCESSFUL or FAILED
+    finished_at: datetime
+    return_value: Any = None
+    # The error, if it FAILED. (A success leaves the error of an earlier attempt.)
+    exception_class_path: str = ""
+    traceback: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTask:
+    """A task to insert (READY, never attempted)."""
+
+    id: uuid.UUID
+    task_path: str
+    queue_name: str
+    backend_name: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    enqueued_at: datetime
+    run_after: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleTask:
+    id: uuid.UUID
+    task_path: str
+    worker_id: str  # The worker that lost it.

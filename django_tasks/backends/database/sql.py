@@ -1,0 +1,414 @@
+"""
+The SQL of the hot paths (enqueue, claim, finish), written once per database, and the
+transaction the claim runs in. The manager (models.py) is its only user.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from django.db import connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+from ...base import TaskResultStatus
+from .records import Claimant, NewTask, Outcome
+
+if TYPE_CHECKING:
+    from .models import DBTaskResult
+
+
+# Ready tasks run highest priority first, then the earliest due, then the oldest.
+CLAIM_ORDER = ("-priority", "available_at", "enqueued_at")
+
+
+class Statements:
+    """
+    The SQL of the hot paths (enqueue, claim, finish), written once per database: the
+    ORM would spend longer composing these statements than the database running them.
+    """
+
+    # Claim order, as SQL.
+    ORDER = "priority DESC, available_at, enqueued_at"
+    INSERTED = (
+        "id",
+        "task_path",
+        "queue_name",
+        "backend_name",
+        "priority",
+        "args",
+        "kwargs",
+        "enqueued_at",
+        "run_after",
+        "available_at",
+    )
+
+    def __init__(self, connection: BaseDatabaseWrapper, model: type[DBTaskResult]) -> None:
+        features = connection.features
+        self.connection = connection
+        self.model = model
+        self.postgresql = connection.vendor == "postgresql"
+        self.server_binding_class = _server_binding_class() if self.postgresql else None
+        self._cursor: CursorWrapper | None = None
+        self.table = connection.ops.quote_name(model._meta.db_table)
+        # By column name, which is also the field's (DBTaskResult sets no db_column).
+        self.fields = {field.attname: field for field in model._meta.concrete_fields}
+        self.columns = tuple(self.fields)  # The model's field order.
+        self._converters: dict[tuple[str, ...], list[list[tuple[Any, Any]]]] = {}
+        self._all_columns = ", ".join(self.columns)
+        # Values the database driver takes as they are: on PostgreSQL, Django's
+        # preparation of UUIDs and datetimes returns them unchanged, only slower.
+        self._passed_as_is: frozenset[str] = frozenset()
+        if self.postgresql:
+            self._passed_as_is = frozenset(
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, models.UUIDField | models.DateTimeField)
+            )
+        self.lock = ""
+        if features.has_select_for_update_skip_locked:
+            self.lock = " FOR UPDATE SKIP LOCKED"
+        elif features.has_select_for_update:
+            self.lock = " FOR UPDATE"
+        # Rows per INSERT: within the parameter limit of SQLite (and of PostgreSQL with
+        # server-side binding), and well within MySQL's max_allowed_packet.
+        max_params = features.max_query_params or 65535
+        self.insert_chunk = min(max_params // len(self.INSERTED), 5000)
+        if self.postgresql:
+            self.insert_chunk = 50_000  # Ten array parameters, whatever the rows.
+        one_row = ", ".join(["%s"] * len(self.INSERTED))
+        self._insert_row = f"({one_row}, 'READY', '[]', '', '', '')"
+        # MariaDB checks every CHECK constraint of a row it updates, the JSON_VALID of
+        # columns the UPDATE does not touch included: a row whose args another program
+        # stored past that check (too deep, say) could then never be claimed or failed,
+        # and would block the queue. The claim and the finish set only values of ours.
+        self._unchecked = ""
+        if connection.display_name == "MariaDB":
+            self._unchecked = "SET STATEMENT check_constraint_checks = 0 FOR "
+        self.mark_claimed = (
+            f"{self._unchecked}UPDATE {self.table} SET status = 'RUNNING', claimed_by = %s, "
+            "lease_expires_at = %s, last_attempted_at = %s, started_at = %s, worker_ids = %s "
+            "WHERE id = %s"
+        )
+
+    @contextmanager
+    def cursor(self) -> Generator[CursorWrapper, None, None]:
+        """
+        A cursor for this class's statements (enqueue, claim, finish). With psycopg 3 it binds
+        parameters on the server, where Django binds them in the client (the ORM's SQL
+        needs that; these statements do not), so psycopg sends the values beside the query
+        instead of quoting each into it. The statements stay unnamed, never prepared, so
+        connection poolers are not affected. That cursor is kept for the connection's life:
+        making one per statement was a tenth of a worker's time per task.
+        """
+        connection = self.connection
+        if self.server_binding_class is None:
+            with connection.cursor() as plain:
+                yield plain
+            return
+        connection.ensure_connection()  # Reconnects after close(), like connection.cursor().
+        kept = self._cursor
+        if (
+            kept is None
+            or kept.cursor.connection is not connection.connection
+            or isinstance(kept, CursorDebugWrapper) != connection.queries_logged
+        ):
+            kept = self._cursor = self._server_binding_cursor()
+        yield kept
+
+    def _server_binding_cursor(self) -> CursorWrapper:
+        psycopg_connection = self.connection.connection
+        factory = psycopg_connection.cursor_factory
+        psycopg_connection.cursor_factory = self.server_binding_class
+        try:
+            return self.connection.cursor()  # Django's wrapper, as for any cursor.
+        finally:
+            psycopg_connection.cursor_factory = factory
+
+    def model_from_row(
+        self,
+        names: tuple[str, ...],
+        row: Sequence[Any],
+        known: dict[str, Any] | None = None,
+    ) -> DBTaskResult:
+        """
+        A DBTaskResult from a row of the columns `names`, and the `known` values of
+        every other field.
+        """
+        converters = self._converters.get(names)
+        if converters is None:
+            converters = self._converters[names] = [self._converters_of(name) for name in names]
+        values = dict(known or {})
+        for name, value, column_converters in zip(names, row, converters, strict=True):
+            values[name] = _convert(value, column_converters, self.connection)
+        return self.model.from_db(
+            self.connection.alias, self.columns, [values[name] for name in self.columns]
+        )
+
+    # What a PostgreSQL claim returns, after whether the outcome was stored: every
+    # column but those the claim itself sets to values the claimant knows (see claimed()).
+    CLAIM_RETURNS = (
+        "id",
+        "task_path",
+        "queue_name",
+        "priority",
+        "args",
+        "kwargs",
+        "enqueued_at",
+        "run_after",
+        "available_at",
+        "started_at",
+        "finished_at",
+        "worker_ids",
+        "return_value",
+        "exception_class_path",
+        "traceback",
+    )
+
+    def claimed(self, row: Sequence[Any], claimant: Claimant, now: datetime) -> DBTaskResult:
+        """The task the PostgreSQL function claimed, with what finish_and_claim_params() gave it."""
+        return self.model_from_row(
+            self.CLAIM_RETURNS,
+            row,
+            {
+                "status": TaskResultStatus.RUNNING.value,
+                "backend_name": claimant.backend_name,
+                "claimed_by": claimant.worker_id,
+                "lease_expires_at": now + claimant.lease,
+                "last_attempted_at": now,
+            },
+        )
+
+    def _converters_of(self, name: str) -> list[tuple[Any, Any]]:
+        field = self.fields.get(name)
+        if field is None:
+            return []
+        column = field.get_col(self.model._meta.db_table)
+        found = [
+            *self.connection.ops.get_db_converters(column),
+            *column.get_db_converters(self.connection),
+        ]
+        return [(converter, column) for converter in found]
+
+    def prep(self, name: str, value: object) -> Any:
+        if name in self._passed_as_is:
+            return value
+        return self.fields[name].get_db_prep_save(value, self.connection)
+
+    def insert(self, rows: int) -> str:
+        columns = ", ".join(self.INSERTED)
+        into = (
+            f"INSERT INTO {self.table} ({columns}, status, worker_ids, claimed_by, "
+            "exception_class_path, traceback)"
+        )
+        if self.postgresql and rows > 1:
+            # One array per column, not one placeholder per value: psycopg would spend
+            # longer splitting a query of thousands of placeholders than PostgreSQL
+            # takes to insert the rows.
+            arrays = ", ".join(f"%s::{kind}[]" for kind in self.PG_ARRAY_TYPES)
+            return f"{into} SELECT *, 'READY', '[]', '', '', '' FROM unnest({arrays})"
+        return f"{into} VALUES {', '.join([self._insert_row] * rows)}"
+
+    # The types of the INSERTED columns, for unnest().
+    PG_ARRAY_TYPES = (
+        "uuid",
+        "text",
+        "varchar",
+        "varchar",
+        "smallint",
+        "jsonb",
+        "jsonb",
+        "timestamptz",
+        "timestamptz",
+        "timestamptz",
+    )
+
+    def insert_params(self, tasks: Sequence[NewTask]) -> list[Any]:
+        if self.postgresql and len(tasks) > 1:
+            return [
+                [task.id for task in tasks],
+                [task.task_path for task in tasks],
+                [task.queue_name for task in tasks],
+                [task.backend_name for task in tasks],
+                [task.priority for task in tasks],
+                [json.dumps(task.args) for task in tasks],
+                [json.dumps(task.kwargs) for task in tasks],
+                [task.enqueued_at for task in tasks],
+                [task.run_after for task in tasks],
+                [task.run_after or task.enqueued_at for task in tasks],
+            ]
+        prep = self.prep
+        params: list[Any] = []
+        for task in tasks:
+            params += (
+                prep("id", task.id),
+                task.task_path,
+                task.queue_name,
+                task.backend_name,
+                task.priority,
+                prep("args", task.args),
+                prep("kwargs", task.kwargs),
+                prep("enqueued_at", task.enqueued_at),
+                prep("run_after", task.run_after),
+                prep("available_at", task.run_after or task.enqueued_at),
+            )
+        return params
+
+    def select_ready(self, claimant: Claimant) -> str:
+        # Every column by name, in the model's order (model_from_row(self.columns, ...)).
+        queues = ""
+        if claimant.queue_names is not None and len(claimant.queue_names) == 1:
+            queues = " AND queue_name = %s"  # An equality: the index then gives the order.
+        elif claimant.queue_names is not None:
+            queues = f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
+        return (
+            f"SELECT {self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
+            f"backend_name = %s{queues} AND available_at <= %s "
+            f"ORDER BY {self.ORDER} LIMIT 1{self.lock}"
+        )
+
+    def select_ready_params(self, claimant: Claimant, now: datetime) -> list[Any]:
+        queues = sorted(claimant.queue_names or ())
+        return [claimant.backend_name, *queues, self.prep("available_at", now)]
+
+    def mark_claimed_params(self, row: DBTaskResult) -> list[Any]:
+        return [
+            row.claimed_by,
+            self.prep("lease_expires_at", row.lease_expires_at),
+            self.prep("last_attempted_at", row.last_attempted_at),
+            self.prep("started_at", row.started_at),
+            self.prep("worker_ids", row.worker_ids),
+            self.prep("id", row.id),
+        ]
+
+    # PostgreSQL stores an outcome and claims the next task in one call.
+    FINISH_AND_CLAIM = (
+        f"SELECT * FROM django_tasks_database_finish_and_claim({', '.join(['%s'] * 11)})"
+    )
+
+    def finish_and_claim_params(
+        self, outcome: Outcome | None, claimant: Claimant, now: datetime
+    ) -> list[Any]:
+        """The arguments of the function, in order (see migration 0004)."""
+        finish: list[Any] = [None] * 6
+        if outcome is not None:
+            failed = outcome.status == TaskResultStatus.FAILED
+            finish = [
+                outcome.id,
+                str(outcome.status),
+                outcome.finished_at,
+                self.prep("return_value", outcome.return_value),
+                outcome.exception_class_path if failed else None,
+                outcome.traceback if failed else None,
+            ]
+        return [
+            *finish,
+            claimant.worker_id,
+            claimant.backend_name,
+            _text_array(claimant.queue_names),
+            now,
+            now + claimant.lease,
+        ]
+
+    def finish(self, outcome: Outcome) -> str:
+        error = ""
+        if outcome.status == TaskResultStatus.FAILED:
+            error = "exception_class_path = %s, traceback = %s, "
+        return (
+            f"{self._unchecked}UPDATE {self.table} SET status = %s, finished_at = %s, "
+            f"return_value = %s, "
+            f"{error}claimed_by = '', lease_expires_at = NULL "
+            "WHERE id = %s AND status = 'RUNNING' AND claimed_by = %s AND backend_name = %s"
+        )
+
+    def finish_params(self, outcome: Outcome, claimant: Claimant) -> list[Any]:
+        error: list[Any] = []
+        if outcome.status == TaskResultStatus.FAILED:
+            error = [outcome.exception_class_path, outcome.traceback]
+        return [
+            str(outcome.status),
+            self.prep("finished_at", outcome.finished_at),
+            self.prep("return_value", outcome.return_value),
+            *error,
+            self.prep("id", outcome.id),
+            claimant.worker_id,
+            claimant.backend_name,
+        ]
+
+
+@functools.lru_cache(maxsize=64)
+def _text_array(values: frozenset[str] | None) -> str | None:
+    """A PostgreSQL text[] literal, which costs less to send than psycopg's list dumping."""
+    if values is None:
+        return None
+    quoted = (
+        '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in sorted(values)
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
+def _server_binding_class() -> type[Any] | None:
+    """psycopg 3's cursor class that binds parameters on the server; None for psycopg2."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return None
+    import psycopg
+
+    return psycopg.Cursor
+
+
+# Per thread, like Django's connections.
+_local = threading.local()
+
+
+def statements_for(using: str, model: type[DBTaskResult]) -> Statements:
+    connection = connections[using]
+    cache: dict[str, Statements] = _local.__dict__.setdefault("statements", {})
+    statements = cache.get(using)
+    if statements is None or statements.connection is not connection:
+        statements = cache[using] = Statements(connection, model)
+    return statements
+
+
+def _convert(
+    value: object, converters: list[tuple[Any, Any]], connection: BaseDatabaseWrapper
+) -> Any:
+    for converter, column in converters:
+        value = converter(value, column, connection)
+    return value
+
+
+@contextmanager
+def write_transaction(using: str) -> Generator[None, None, None]:
+    """
+    A transaction. On SQLite it takes the write lock as it begins (BEGIN IMMEDIATE), so
+    that two workers cannot both read the same ready task and then both claim it;
+    elsewhere SELECT ... FOR UPDATE SKIP LOCKED does that job.
+    """
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            yield
+        return
+    connection.ensure_connection()  # Connecting reads transaction_mode from the settings.
+    sqlite = cast(_SQLiteTransactionMode, connection)
+    mode = sqlite.transaction_mode
+    sqlite.transaction_mode = "IMMEDIATE"
+    try:
+        with transaction.atomic(using=using):
+            sqlite.transaction_mode = mode
+            yield
+    finally:
+        sqlite.transaction_mode = mode
+
+
+class _SQLiteTransactionMode(Protocol):
+    # Django's SQLite wrapper has it (Django 5.1+), django-stubs do not.
+    transaction_mode: str | None

@@ -134,7 +134,7 @@ test-third-party: .venv-third-party
 
 screenshots: .venv
 	DJANGO_TASKS_SCREENSHOTS=docs $(BIN)/python -m pytest \
-		tests/test_database_admin_browser.py::test_list_fits_at_1280px_with_the_sidebar_open $(PYTEST_ARGS)
+		tests/database/test_admin_browser.py::test_list_fits_at_1280px_with_the_sidebar_open $(PYTEST_ARGS)
 
 demo: .venv
 	$(BIN)/python example/demo.py

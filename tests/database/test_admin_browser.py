@@ -19,9 +19,9 @@ from pytest_django.live_server_helper import LiveServer
 
 from django_tasks import TaskResult
 
-from . import db_tasks
-from .db_support import run_worker
-from .services import unavailable
+from .. import db_tasks
+from ..services import unavailable
+from .support import run_worker
 
 try:
     from playwright.sync_api import Error as PlaywrightError

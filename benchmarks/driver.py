@@ -32,6 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management.color import no_style  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count, Max, Min  # noqa: E402
+from exec_log import ExecLog  # noqa: E402
 
 APP_LABEL = "django_tasks_database"  # both sides use this label
 
@@ -129,31 +130,6 @@ def stats() -> dict:
         "all_started": all_started,
         "started_since_all": sum(1 for started in starts if started >= (all_started or 0)),
     }
-
-
-class ExecLog:
-    """Follows BENCH_EXEC_LOG, the "<result id> <start time>" lines the no-op task appends."""
-
-    def __init__(self, path: str) -> None:
-        self.file = open(path, "a+")  # noqa: SIM115 (kept open while following)
-        self.file.seek(0, os.SEEK_END)
-        self.pending = ""
-        self.started: dict[str, float] = {}
-
-    def poll(self) -> None:
-        self.pending += self.file.read()
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            result_id, started = line.split()
-            self.started.setdefault(result_id, float(started))
-
-    def wait_for(self, result_id: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while result_id not in self.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"task {result_id} did not start within {timeout} s")
-            time.sleep(0.001)
-            self.poll()
 
 
 def latency(samples: int, mean_gap: float, timeout: float) -> dict:

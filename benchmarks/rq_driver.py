@@ -30,6 +30,7 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from exec_log import ExecLog  # noqa: E402
 from redis import Redis  # noqa: E402
 from rq import Queue  # noqa: E402
 from rq.job import Job, JobStatus  # noqa: E402
@@ -118,32 +119,6 @@ def check(side: str, n: int, ids_path: str) -> dict[str, Any]:
     }
     out["ok"] = (out["finished"], out["failed"], out["queued"], outcome) == (n, 0, 0, success)
     return out
-
-
-class ExecLog:
-    """Follows the "<id> <start time>" lines that the jobs append (rqjobs/execlog.py)."""
-
-    def __init__(self, path: str) -> None:
-        self.file = open(path, "a+")  # noqa: SIM115 (kept open while following)
-        self.file.seek(0, os.SEEK_END)
-        self.pending = ""
-        self.started: dict[str, float] = {}
-
-    def poll(self) -> None:
-        self.pending += self.file.read()
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            job_id, started = line.split()
-            self.started.setdefault(job_id, float(started))
-
-    def wait_for(self, job_id: str, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while job_id not in self.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} did not start within {timeout} s")
-            time.sleep(0.0005)
-            self.poll()
-        return self.started[job_id]
 
 
 def latency(samples: int, worker: str, exec_log: str, timeout: float) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def test_the_worker_sends_task_started_and_task_finished(
     assert signals_sent[1].task_result.id == result.id
 
 
-def test_a_return_value_that_is_not_json_fails_the_task(redis: Redis) -> None:
+def test_a_list_return_value_comes_back_as_a_list(redis: Redis) -> None:
     result = rq_tasks.echo.enqueue([1, 2])
     redis_job = Job.fetch(result.id, connection=redis, serializer=JSONSerializer)
     assert redis_job.get_status() == JobStatus.QUEUED

@@ -63,9 +63,16 @@ WORKER_TIMEOUT = 600
 
 @dataclass(frozen=True)
 class Side:
-    name: str  # "ours" or "theirs", as BENCH_SIDE
+    name: str  # "ours", "theirs" or "base"
     label: str
     python: str
+    # Ours at an earlier commit (--base): its package, first on PYTHONPATH.
+    package_root: Path | None = None
+
+    @property
+    def settings_side(self) -> str:
+        """BENCH_SIDE: which backend app the settings install."""
+        return "theirs" if self.name == "theirs" else "ours"
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "PYTHON"))}
         env.update(
             DJANGO_SETTINGS_MODULE="benchproject.settings",
-            BENCH_SIDE=side.name,
+            BENCH_SIDE=side.settings_side,
             BENCH_DB=config.db,
             BENCH_DB_NAME=self.databases[side.name, config.db],
             BENCH_CONN_MAX_AGE=config.conn_max_age,
@@ -126,6 +133,8 @@ class Bench:
         )
         if exec_log is not None:
             env["BENCH_EXEC_LOG"] = str(exec_log)
+        if side.package_root is not None:
+            env["PYTHONPATH"] = str(side.package_root)
         return env
 
     # --- processes ------------------------------------------------------------------
@@ -335,9 +344,14 @@ def bootstrap_theirs() -> None:
 
 def check_imports(side: Side, expected_prefix: Path) -> str:
     """Each side must import its own `django_tasks`: the names collide."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if side.package_root is not None:
+        env["PYTHONPATH"] = str(side.package_root)
     out = subprocess.run(
         [side.python, "-c", "import django, django_tasks; print(django_tasks.__file__)"],
         cwd=HERE,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -383,6 +397,17 @@ def create_databases(bench: Bench, sides: list[Side], configs: list[Config]) -> 
                 env=bench.env(side, config),
                 check=True,
             )
+
+
+def export_base(revision: str, work: Path) -> Path:
+    """The package as it was at `revision`, unpacked into `work` for the base side."""
+    root = work / "base"
+    root.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "django_tasks"], cwd=REPO, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    return root
 
 
 def drop_databases(bench: Bench) -> None:
@@ -602,6 +627,47 @@ def report(bench: Bench, configs: list[Config], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def base_report(bench: Bench, configs: list[Config], base: str, revision: str) -> str:
+    """Ours beside ours at an earlier commit: a change must not slow the happy path."""
+
+    def med(config: Config, side: str, measure: str) -> float | None:
+        values = bench.results.get(config.key, {}).get(side, {}).get(measure)
+        return statistics.median(values) if values else None
+
+    lines = [
+        "",
+        f"## Ours ({revision}) beside ours at {base}",
+        "",
+        "| measure | database | CONN_MAX_AGE | ours | base | ours vs base | goal | |",
+        "|---|---|---|--:|--:|--:|---|---|",
+    ]
+    for measure, label, goal in (
+        ("m1", "M1 sequential enqueue", 0.95),
+        ("m2", "M2 one worker drains N", 0.95),
+        ("m3", f"M3 {M3_WORKERS} workers drain N", None),
+        ("bulk", "bulk enqueue", None),
+    ):
+        for config in configs:
+            ours, base_rate = med(config, "ours", measure), med(config, "base", measure)
+            if ours is None and base_rate is None:
+                continue
+            ratio = divide(ours, base_rate)
+            verdict = ["", ""]
+            if goal is not None:
+                verdict = [f"≥ {goal:.2f}x base", "PASS" if (ratio or 0) >= goal else "MISS"]
+            cells = [label, config.db_label, config.cma_label, fmt_rate(ours)]
+            cells += [fmt_rate(base_rate), fmt_ratio(ratio), *verdict]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Both sides run this tree's benchmark scripts and settings; the base side imports the "
+        f"package as committed at {base} (`git archive`, first on PYTHONPATH), with its own "
+        "migrations, in a database of its own. Each measure is taken on every side back to "
+        "back, as above.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # --- main -----------------------------------------------------------------------------
 
 
@@ -624,7 +690,14 @@ def parse_args() -> argparse.Namespace:
         help=f"comma list of {', '.join(CONFIGS)}",
     )
     parser.add_argument(
-        "--sides", default=os.environ.get("BENCH_SIDES", "ours,theirs"), help="ours,theirs"
+        "--sides",
+        default=os.environ.get("BENCH_SIDES", "ours,theirs"),
+        help="comma list of ours, theirs, base (ours at --base)",
+    )
+    parser.add_argument(
+        "--base",
+        default=os.environ.get("BENCH_BASE", ""),
+        help="a git revision: adds the side 'base', ours at that commit, beside ours",
     )
     parser.add_argument(
         "--only",
@@ -651,6 +724,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory and DBs")
     args = parser.parse_args()
+    if args.base and "base" not in args.sides.split(","):
+        args.sides += ",base"
+    if "base" in args.sides.split(",") and not args.base:
+        parser.error("--sides base needs --base REVISION (or BENCH_BASE)")
     if unknown := set(args.only.split(",")) - set(SUITES):
         parser.error(
             f"--only: unknown part(s) {', '.join(sorted(unknown))}; use {', '.join(SUITES)}"
@@ -725,14 +802,18 @@ def database_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
         configs = [c for c in configs if c.db != "postgresql"] or [CONFIGS["sqlite0"]]
         status = 1
 
-    bootstrap_theirs()
-    ours = Side("ours", "ours (django_tasks.backends.database)", sys.executable)
-    theirs = Side("theirs", "django-tasks-db 0.13.0", str(THEIRS_VENV / "bin" / "python"))
-    sides = [side for side in (ours, theirs) if side.name in args.sides.split(",")]
-    for side in sides:
-        check_imports(side, REPO if side is ours else THEIRS_VENV)
-
+    wanted = args.sides.split(",")
     work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-"))
+    ours = Side("ours", "ours (django_tasks.backends.database)", sys.executable)
+    sides = [ours] if "ours" in wanted else []
+    if "theirs" in wanted:
+        bootstrap_theirs()
+        sides.append(Side("theirs", "django-tasks-db 0.13.0", str(THEIRS_VENV / "bin" / "python")))
+    if "base" in wanted:
+        base_label = f"ours at {args.base}"
+        sides.append(Side("base", base_label, sys.executable, export_base(args.base, work)))
+    for side in sides:
+        check_imports(side, side.package_root or (REPO if side.name == "ours" else THEIRS_VENV))
     bench = Bench(args.n, args.runs, args.latency_samples, args.latency_gap, work)
     configs_text = ", ".join(f"{c.db_label} CONN_MAX_AGE={c.conn_max_age}" for c in configs)
     print(f"== N={args.n}, {args.runs} runs; {configs_text}; work dir {work}")
@@ -768,7 +849,10 @@ def database_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
         ]
     if status:
         header += ["", "**PostgreSQL was not reachable: no goal was measured.**"]
-    return status, report(bench, configs, header)
+    text = report(bench, configs, header)
+    if "base" in wanted:
+        text += base_report(bench, configs, args.base, revision)
+    return status, text
 
 
 def measure_all(bench: Bench, sides: list[Side], configs: list[Config]) -> list[float]:

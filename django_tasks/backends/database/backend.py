@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.checks import CheckMessage
 from django.core.checks import Error as CheckError
@@ -91,17 +90,8 @@ class DatabaseBackend(BaseTaskBackend):
     def enqueue(
         self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[T]:
-        result = self._new_result(task, args, kwargs)
+        result = self.new_result(task, args, kwargs, result_id=str(uuid.uuid4()))
         self.enqueue_result(result)
-        return result
-
-    async def aenqueue(
-        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
-    ) -> TaskResult[T]:
-        result = self._new_result(task, args, kwargs)
-        # The write, and the on-commit hook, belong in the thread that owns the
-        # connection (and its transaction): as Django's own async ORM does it.
-        await sync_to_async(self.enqueue_result)(result)
         return result
 
     def store_results(self, results: Sequence[TaskResult[Any]]) -> None:
@@ -130,15 +120,6 @@ class DatabaseBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(result_id) from None
         return result_from_row(row)
 
-    async def aget_result(self, result_id: str) -> TaskResult[Any]:
-        from .models import DBTaskResult
-
-        try:
-            row = await DBTaskResult.objects.aget(pk=_parse_id(result_id))
-        except DBTaskResult.DoesNotExist:
-            raise TaskResultDoesNotExist(result_id) from None
-        return result_from_row(row)
-
     def check(self, **kwargs: Any) -> Iterable[CheckMessage]:
         yield from super().check(**kwargs)
         if not apps.is_installed(APP_NAME):
@@ -148,11 +129,6 @@ class DatabaseBackend(BaseTaskBackend):
                 obj=f"TASKS[{self.alias!r}]",
                 id="django_tasks_database.E001",
             )
-
-    def _new_result(
-        self, task: Task[..., T], args: Sequence[object], kwargs: Mapping[str, object]
-    ) -> TaskResult[T]:
-        return self.new_result(task, args, kwargs, result_id=str(uuid.uuid4()))
 
 
 def new_task(result: TaskResult[Any], enqueued_at: datetime) -> NewTask:

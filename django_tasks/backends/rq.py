@@ -64,6 +64,8 @@ WORKER_COMMAND = "python manage.py rqworker --serializer json"
 _ATTEMPTS_META_KEY = "django_tasks_attempts"  # The failed attempts, oldest first.
 _ALIVE_KEY = "django_tasks:rq:alive:{}"  # Renewed while a job runs; see Heartbeats.
 _REAP_KEY = "django_tasks:rq:reap:{}"  # Held by the one process that looks for lost jobs.
+# What RQ accepts as a job id (rq.job.JOB_ID_PATTERN); ours are 32 hex digits.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 _WORKER_LOST_PATH = get_module_path(WorkerLost)
 
@@ -199,6 +201,8 @@ class RQBackend(BaseTaskBackend):
     # --- results ------------------------------------------------------------------
 
     def get_result(self, result_id: str) -> TaskResult[Any]:
+        if not _JOB_ID.fullmatch(str(result_id)):  # RQ would raise ValueError.
+            raise TaskResultDoesNotExist(result_id)
         for connection in self._connections():
             try:
                 job = Job.fetch(str(result_id), connection=connection, serializer=JSONSerializer)

@@ -26,6 +26,7 @@ from django_tasks.backends.rq import (
     RQBackend,
     TaskFailed,
     reap_lost_jobs,
+    requeue_if_stranded,
     run_job,
 )
 
@@ -308,6 +309,69 @@ def test_reap_lost_jobs_fails_the_queues_lost_jobs_only(redis: Redis) -> None:
         for r in (lost, alive)
     ]
     assert statuses == [JobStatus.FAILED, JobStatus.STARTED]
+
+
+def taken_by_a_worker_that_died(redis: Redis, result_id: str, seconds_ago: float | None) -> None:
+    """
+    Move a queued job into RQ's intermediate queue, as a worker that died right after
+    taking it off the queue leaves it; seen there first `seconds_ago` (None: not yet).
+    """
+    queue = rq_backend().queue("default")
+    assert (
+        redis.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT") == result_id.encode()
+    )
+    if seconds_ago is not None:
+        first_seen = time.time() - seconds_ago
+        redis.set(f"{queue.intermediate_queue_key}:first_seen:{result_id}", first_seen)
+
+
+def test_a_job_stranded_by_a_worker_that_died_before_starting_it_runs_again(
+    redis: Redis,
+) -> None:
+    result = rq_tasks.add.enqueue(1, 2)
+    taken_by_a_worker_that_died(redis, result.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+
+    assert reap_lost_jobs(rq_backend().queue("default"), rq_backend()) == [result.id]
+    run_simple_worker()
+
+    result.refresh()
+    assert result.return_value == 3
+    assert result.attempts == 1  # It never started before: no attempt was lost.
+    assert redis.llen(rq_backend().queue("default").intermediate_queue_key) == 0
+
+
+def test_reading_a_stranded_jobs_result_puts_it_back_on_its_queue(redis: Redis) -> None:
+    result = rq_tasks.add.enqueue(1, 2)
+    taken_by_a_worker_that_died(redis, result.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+
+    result.refresh()
+
+    assert result.status == TaskResultStatus.READY
+    assert rq_backend().queue("default").job_ids == [result.id]
+
+
+def test_a_job_just_taken_off_its_queue_is_not_stranded(redis: Redis) -> None:
+    result = rq_tasks.add.enqueue(1, 2)
+    taken_by_a_worker_that_died(redis, result.id, seconds_ago=None)
+    queue = rq_backend().queue("default")
+
+    assert reap_lost_jobs(queue, rq_backend()) == []  # First seen now.
+    assert reap_lost_jobs(queue, rq_backend()) == []  # Not for WORKER_TIMEOUT yet.
+    assert queue.job_ids == []
+    assert redis.lrange(queue.intermediate_queue_key, 0, -1) == [result.id.encode()]
+
+
+def test_a_started_job_in_the_intermediate_queue_is_not_requeued(redis: Redis) -> None:
+    result = rq_tasks.add.enqueue(1, 2)
+    queue = rq_backend().queue("default")
+    taken_by_a_worker_that_died(redis, result.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+    job = Job.fetch(result.id, connection=redis, serializer=JSONSerializer)
+    with redis.pipeline() as pipeline:  # Its worker got as far as starting it.
+        Execution.create(job, 600, pipeline=pipeline, worker_name="alive")
+        pipeline.execute()
+
+    assert requeue_if_stranded(queue, result.id, rq_backend()) is False
+    assert queue.job_ids == []
 
 
 def test_heartbeats_keep_a_running_jobs_alive_key(redis: Redis) -> None:

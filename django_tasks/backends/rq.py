@@ -14,6 +14,7 @@ workers run as `manage.py rqworker --serializer json`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -37,6 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus, get_current_job
 from rq.job_lifecycle import record_job_failure
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -54,6 +56,8 @@ from ..utils import get_module_path
 from .base import BaseTaskBackend
 
 T = TypeVar("T")
+
+logger = logging.getLogger("django_tasks.backends.rq")
 
 RUNNER_PATH = "django_tasks.backends.rq.run_job"
 DEFAULT_RESULT_TTL = 7 * 24 * 3600  # RQ's own default, 500 s, loses results too soon.
@@ -221,6 +225,10 @@ class RQBackend(BaseTaskBackend):
         envelope = _envelope_of(job)
         if job.get_status(refresh=False) == JobStatus.STARTED and self.is_lost(job):
             fail_lost_job(job, self)
+        elif job.get_status(refresh=False) == JobStatus.QUEUED:
+            queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
+            if job.connection.lpos(queue.intermediate_queue_key, job.id) is not None:
+                requeue_if_stranded(queue, job.id, self)
         status = _STATUSES.get(job.get_status(refresh=False), TaskResultStatus.READY)
         return self._result(job, envelope, status, with_current=True)
 
@@ -454,8 +462,15 @@ def _record_attempt(job: Job, error: TaskError) -> None:
 
 
 def reap_lost_jobs(queue: Queue, backend: RQBackend) -> list[str]:
-    """Deal with the queue's STARTED jobs whose worker stopped renewing their heartbeat; their ids."""
-    lost: list[str] = []
+    """
+    Deal with the queue's STARTED jobs whose worker stopped renewing their heartbeat, and
+    put back the jobs stranded between the queue and a start; their ids.
+    """
+    lost = [
+        job_id
+        for job_id in IntermediateQueue(queue.key, connection=queue.connection).get_job_ids()
+        if requeue_if_stranded(queue, job_id, backend)
+    ]
     for job_id in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False):
         try:
             job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
@@ -469,6 +484,46 @@ def reap_lost_jobs(queue: Queue, backend: RQBackend) -> list[str]:
             fail_lost_job(job, backend)
             lost.append(job.id)
     return lost
+
+
+# Moves a job id from the intermediate queue back to the front of its queue, if it is
+# still there: atomic, so that two processes that look at once requeue it once.
+_REQUEUE_SCRIPT = """
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then
+    redis.call('lpush', KEYS[2], ARGV[1])
+    redis.call('del', KEYS[3])
+    return 1
+end
+return 0
+"""
+
+
+def requeue_if_stranded(queue: Queue, job_id: str, backend: RQBackend) -> bool:
+    """
+    Put back at the front of its queue a job that a worker took off the queue (RQ moves
+    it to an intermediate queue) and died before starting; True if it did. RQ itself looks
+    only in its maintenance pass, every 10 minutes by default, and then fails the job.
+    Stranded: seen there, never started, for over WORKER_TIMEOUT.
+    """
+    intermediate = IntermediateQueue(queue.key, connection=queue.connection)
+    if job_id in StartedJobRegistry(queue=queue):
+        return False
+    first_seen = intermediate.get_first_seen(job_id)
+    if first_seen is None:
+        intermediate.set_first_seen(job_id)
+        return False
+    if (datetime.now(UTC) - first_seen).total_seconds() <= backend.worker_timeout:
+        return False
+    keys = [intermediate.key, queue.key, intermediate.get_first_seen_key(job_id)]
+    requeued = bool(queue.connection.eval(_REQUEUE_SCRIPT, len(keys), *keys, job_id))
+    if requeued:
+        logger.warning(
+            "RQ job %s was taken off queue %r by a worker that died before starting it; "
+            "it is back at the front of the queue.",
+            job_id,
+            queue.name,
+        )
+    return requeued
 
 
 def fail_lost_job(job: Job, backend: RQBackend) -> None:

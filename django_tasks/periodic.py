@@ -76,11 +76,13 @@ class Schedule:
             elapsed = _microseconds(after - EPOCH)
             return EPOCH + timedelta(microseconds=(elapsed // step + 1) * step)
         zone = timezone.get_default_timezone()
-        try:
-            tick = next(self._cron(after.astimezone(zone)))
-        except StopIteration:  # No match within 50 years, such as February 30th.
-            return None
-        return tick.astimezone(UTC)
+        # cronsim counts wall-clock time for a job at set hours (as Debian's cron does):
+        # from the repeated hour of a DST change its first tick can be the hour's first
+        # pass, before `after`.
+        for tick in self._cron(after.astimezone(zone)):
+            if tick > after:
+                return tick.astimezone(UTC)
+        return None  # No match within 50 years, such as February 31st.
 
     def latest_tick(self, first: datetime, now: datetime) -> datetime | None:
         """The last tick in [first, now], where `first` is a tick; None if `first` > now."""

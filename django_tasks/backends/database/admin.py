@@ -492,3 +492,6 @@ def _format_duration(span: timedelta) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+# Periodic schedules have an admin of their own.
+from . import schedule_admin  # noqa: E402, F401

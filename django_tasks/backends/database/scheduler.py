@@ -75,10 +75,10 @@ class Scheduler:
 
     def run_due(self) -> None:
         """Enqueue the ticks that have come due, if any; cheap when none has."""
-        if time.time() < self._look_at:
+        if self._rows_added and time.time() < self._look_at:
             return
         try:
-            if not self._rows_added:
+            if not self._rows_added:  # The first call: each schedule gets its row.
                 self._add_rows()
             now = timezone.now()
             for declared in self._schedules:

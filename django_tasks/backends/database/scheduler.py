@@ -40,7 +40,9 @@ class Scheduler:
     Raises ImproperlyConfigured, listing every problem, if any schedule has one.
     """
 
-    def __init__(self, schedules: Iterable[Schedule], *, worker_id: str) -> None:
+    def __init__(
+        self, schedules: Iterable[Schedule], *, worker_id: str, started: datetime | None = None
+    ) -> None:
         unique = {declared.key: declared for declared in schedules}
         problems = [
             f"{declared.task.module_path} ({declared.description}): {problem}"
@@ -63,7 +65,7 @@ class Scheduler:
         self._rows_added = False
         # Each schedule's first tick not yet dealt with. Ticks from before this worker
         # started are not enqueued by it: missed ticks are not made up for.
-        started = timezone.now()
+        started = started or timezone.now()
         self._next: dict[str, datetime | None] = {
             declared.key: declared.next_tick(started) for declared in self._schedules
         }
@@ -73,14 +75,14 @@ class Scheduler:
         """How long the worker may wait before the next call to run_due() has work."""
         return max(0.0, self._look_at - time.time())
 
-    def run_due(self) -> None:
+    def run_due(self, now: datetime | None = None) -> None:
         """Enqueue the ticks that have come due, if any; cheap when none has."""
-        if self._rows_added and time.time() < self._look_at:
+        now = now or timezone.now()
+        if self._rows_added and now.timestamp() < self._look_at:
             return
         try:
             if not self._rows_added:  # The first call: each schedule gets its row.
                 self._add_rows()
-            now = timezone.now()
             for declared in self._schedules:
                 first = self._next[declared.key]
                 if first is not None and first <= now:
@@ -94,7 +96,7 @@ class Scheduler:
                 RETRY_DELAY,
             )
             self._reset_connection()
-            self._look_at = min(self._earliest(), time.time() + RETRY_DELAY)
+            self._look_at = now.timestamp() + RETRY_DELAY
             return
         self._look_at = self._earliest()
 

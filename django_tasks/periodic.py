@@ -58,7 +58,7 @@ class Schedule:
     @property
     def description(self) -> str:
         """`when` as people write it: the cron string, or the interval."""
-        when: object = self.when  # Unchecked until problems(): anything, at run time.
+        when = _unchecked(self.when)
         if isinstance(when, timedelta):
             return f"every {_seconds_text(when)}"
         return " ".join(when.split()) if isinstance(when, str) else repr(when)
@@ -97,7 +97,7 @@ class Schedule:
         return latest
 
     def _when_problems(self) -> list[str]:
-        when: object = self.when
+        when = _unchecked(self.when)
         if isinstance(when, timedelta):
             if when < MIN_INTERVAL:
                 return [f"its interval, {when!r}, is shorter than a second."]
@@ -166,7 +166,7 @@ def schedule(
     task workers cannot find or arguments that do not fit are reported by the system
     checks, and workers refuse to start with them.
     """
-    given: object = task  # The types say it is a Task; untyped callers may pass anything.
+    given = _unchecked(task)
     if not isinstance(given, Task):
         raise TypeError(f"schedule() takes a task (made with @task), not {given!r}.")
     if isinstance(when, str):
@@ -194,7 +194,7 @@ def _cronsim() -> type[CronSim]:
 
 def _key_of(declared: Schedule) -> str:
     task = declared.task
-    given: object = declared.when
+    given = _unchecked(declared.when)
     when: object = (
         _microseconds(given)
         if isinstance(given, timedelta)
@@ -213,6 +213,11 @@ def _key_of(declared: Schedule) -> str:
     ]
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _unchecked(value: object) -> object:
+    """A value as it may be at run time: untyped callers can pass anything."""
+    return value
 
 
 def _microseconds(span: timedelta) -> int:

@@ -1,7 +1,7 @@
 """Declaring periodic tasks: schedule(), when their ticks come due, and the system check."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.checks import Error, Warning
@@ -17,8 +17,10 @@ from . import db_tasks
 pytestmark = pytest.mark.usefixtures("declared_schedules")
 
 
-def at(*fields: int) -> datetime:
-    return datetime(*fields, tzinfo=UTC)  # type: ignore[arg-type, misc]
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def ticks(declared: Schedule, after: datetime, count: int) -> list[datetime]:
@@ -72,7 +74,7 @@ def test_schedule_refuses_arguments_that_are_not_json_as_enqueue_does(
 
 def test_schedule_refuses_what_is_not_a_task() -> None:
     with pytest.raises(TypeError, match="schedule\\(\\) takes a task"):
-        schedule(timedelta(minutes=5), plain)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        schedule(timedelta(minutes=5), cast(Any, plain))
 
 
 def test_a_cron_schedule_without_cronsim_says_what_to_install(
@@ -213,8 +215,11 @@ def test_the_check_passes_good_schedules() -> None:
     [
         ("0 25 * * *", "the cron string '0 25 * * *' is not valid: Bad hour."),
         ("0 3 * *", "has 4 field(s), not the five of cron"),
-        ("0 0 3 * * *", "has 6 field(s), not the five of cron (minute hour day-of-month "
-         "month day-of-week) (no seconds: cron's smallest step is a minute)."),
+        (
+            "0 0 3 * * *",
+            "has 6 field(s), not the five of cron (minute hour day-of-month "
+            "month day-of-week) (no seconds: cron's smallest step is a minute).",
+        ),
         ("@daily", "has 1 field(s)"),
         ("* * */20 * 1L", "never comes due"),
         (timedelta(milliseconds=500), "is shorter than a second"),
@@ -254,7 +259,9 @@ def test_the_check_reports_arguments_that_do_not_fit() -> None:
 def test_the_check_reports_a_task_whose_backend_is_gone() -> None:
     schedule(timedelta(minutes=1), db_tasks.add, 1, 2)
 
-    with override_settings(TASKS={"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}):
+    with override_settings(
+        TASKS={"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}
+    ):
         [error] = errors_of(check_schedules())
 
     assert "its task's backend is not configured" in error

@@ -75,7 +75,11 @@ def test_each_schedule_gets_its_row_when_the_worker_starts() -> None:
     run_worker()
 
     state = row(declared)
-    assert (state.task_path, state.when, state.last_tick) == ("tests.db_tasks.add", "0 3 * * *", None)
+    assert (state.task_path, state.when, state.last_tick) == (
+        "tests.db_tasks.add",
+        "0 3 * * *",
+        None,
+    )
     assert enqueued() == []
 
 
@@ -162,7 +166,9 @@ def test_a_worker_logs_each_tick_it_enqueues_at_debug_level(
 def test_a_worker_refuses_to_start_with_a_schedule_it_cannot_run() -> None:
     schedule("0 25 * * *", db_tasks.add, 1, 2)
 
-    with pytest.raises(ImproperlyConfigured, match=r"tests.db_tasks.add \(0 25 \* \* \*\): the cron"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"tests.db_tasks.add \(0 25 \* \* \*\): the cron"
+    ):
         Worker(backend_name="database")
 
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ...base import TaskResultStatus
 from ...exceptions import InvalidTask
 from ...execution import resolve_task
+from . import schedule_admin as schedule_admin  # Periodic schedules have an admin of their own.
 from .models import DBTaskResult
 
 if TYPE_CHECKING:
@@ -492,6 +493,3 @@ def _format_duration(span: timedelta) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-# Periodic schedules have an admin of their own.
-from . import schedule_admin  # noqa: E402, F401

@@ -2,6 +2,7 @@
 The task table (DBTaskResult) and its manager, which runs every query the backend and
 the worker need: enqueue, claim, finish, lease renewal, reclaiming tasks of lost
 workers, pruning. The hot statements are written in sql.py; nothing else writes SQL.
+DBSchedule holds each periodic schedule's last tick (see scheduler.py).
 """
 
 from __future__ import annotations

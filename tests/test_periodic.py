@@ -47,6 +47,19 @@ def plain(count: int) -> int:
 renamed = task(backend="database")(plain)
 
 
+@task(backend="database")
+def redefined(count: int) -> int:
+    return count
+
+
+def _replacement(count: int) -> int:
+    return count + 1
+
+
+first_definition = redefined
+redefined = task(backend="database")(_replacement)  # The one workers find by the path.
+
+
 # --- schedule() -------------------------------------------------------------------
 
 
@@ -244,6 +257,16 @@ def test_the_check_reports_a_task_workers_cannot_find() -> None:
         "Periodic schedule tests.test_periodic.plain (every 1 minute): workers cannot find "
         "its task: 'tests.test_periodic.plain' is a function, not a task (was its @task "
         "decorator removed?)."
+    ]
+
+
+def test_the_check_reports_a_task_whose_path_names_another_task() -> None:
+    schedule(timedelta(minutes=1), first_definition, 1)
+
+    assert errors_of(check_schedules()) == [
+        "Periodic schedule tests.test_periodic.redefined (every 1 minute): workers cannot "
+        "find its task: tests.test_periodic.redefined names another task than the one "
+        "scheduled."
     ]
 
 

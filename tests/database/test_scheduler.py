@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -248,3 +248,24 @@ def test_the_admin_is_read_only(admin_client: Client) -> None:
     html = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "action-checkbox" not in html  # No delete action.
     assert f'href="{reverse(CHANGELIST)}{declared.key}/' not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_database_error_the_worker_tries_the_tick_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection to kill.")
+    declared = every_second()
+    worker = Scheduler([declared], worker_id="w", started=T0)
+    worker.run_due(now=T0)  # Adds the row.
+    db_tasks.kill_connection(db_tasks.database_connection_id.call())
+
+    worker.run_due(now=T0 + SECOND)
+    assert "Worker w: could not enqueue periodic tasks" in caplog.text
+    worker.run_due(now=T0 + SECOND * 1.5)  # Not yet: it waits a second.
+    assert enqueued() == []
+
+    worker.run_due(now=T0 + SECOND * 2)
+    assert len(enqueued()) == 1
+    assert row(declared).last_tick == T0 + SECOND * 2

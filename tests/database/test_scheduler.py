@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
+from redis import Redis
 
 from django_tasks import task_backends
 from django_tasks.backends.database.models import DBSchedule, DBTaskResult
@@ -19,8 +20,11 @@ from django_tasks.backends.dummy import DummyBackend
 from django_tasks.periodic import Schedule, schedule
 from django_tasks.signals import task_enqueued
 
-from .. import db_tasks, tasks
+from .. import db_tasks, rq_tasks, tasks
+from ..rq_support import redis, rq_backend, run_simple_worker
 from .support import run_worker
+
+__all__ = ["redis"]  # The fixture, imported for the tests of this module.
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("declared_schedules")]
 
@@ -123,6 +127,17 @@ def test_a_schedule_on_another_backend_is_enqueued_on_that_backend() -> None:
     [result] = backend.results
     assert result.task.module_path == "tests.tasks.send_email"
     assert row(declared).last_result_id == result.id
+
+
+def test_a_schedule_on_the_rq_backend_is_enqueued_on_redis(redis: Redis) -> None:
+    declared = schedule(SECOND, rq_tasks.add, 2, 3)
+
+    Scheduler([declared], worker_id="w", started=T0).run_due(now=T0 + SECOND)
+
+    [job_id] = rq_backend().queue("default").job_ids
+    assert row(declared).last_result_id == job_id
+    run_simple_worker()
+    assert rq_tasks.add.get_result(job_id).return_value == 5
 
 
 def test_a_tick_whose_enqueue_fails_is_rolled_back_and_skipped(

@@ -121,19 +121,14 @@ class Scheduler:
                 first.isoformat(),
                 tick.isoformat(),
             )
+        result_id: str | None = None  # Another worker's, if it stays None.
         try:
             with write_transaction(self.using):
                 rows = DBSchedule.objects.db_manager(self.using)
                 if rows.take_tick(declared.key, tick, now):
                     result = self._tasks[declared.key].enqueue(*declared.args, **declared.kwargs)
                     rows.note_result(declared.key, result.id)
-                    logger.debug(
-                        "Schedule %s (%s): enqueued the tick of %s as task result id=%s.",
-                        declared.task.module_path,
-                        declared.description,
-                        tick.isoformat(),
-                        result.id,
-                    )
+                    result_id = result.id
         except DatabaseError:
             raise  # The same tick is tried again (see run_due).
         except Exception:
@@ -143,6 +138,14 @@ class Scheduler:
                 declared.task.module_path,
                 declared.description,
                 tick.isoformat(),
+            )
+        if result_id is not None:  # Committed.
+            logger.debug(
+                "Schedule %s (%s): enqueued the tick of %s as task result id=%s.",
+                declared.task.module_path,
+                declared.description,
+                tick.isoformat(),
+                result_id,
             )
         self._next[declared.key] = declared.next_tick(now)
 

@@ -8,6 +8,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from .base import Task, declared_tasks
 from .exceptions import InvalidTaskBackend
+from .periodic import schedules
 from .serialization import json_round_trip_problem
 
 
@@ -65,6 +66,44 @@ def _json_type_warnings(declared: Task[..., object]) -> Iterator[Warning]:
             obj=declared.module_path,
             id="django_tasks.W001" if name != "return" else "django_tasks.W002",
         )
+
+
+@register("tasks")
+def check_schedules(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Each periodic schedule can be run: its `when`, its task and its arguments."""
+    messages: list[CheckMessage] = []
+    unique = {declared.key: declared for declared in schedules}
+    for declared in unique.values():
+        obj = f"{declared.task.module_path} ({declared.description})"
+        messages.extend(
+            Error(f"Periodic schedule {obj}: {problem}", obj=obj, id="django_tasks.E010")
+            for problem in declared.problems()
+        )
+    if unique and not _some_backend_runs_schedules():
+        messages.append(
+            Warning(
+                f"{len(unique)} periodic schedule(s) are declared, but no backend in TASKS "
+                "runs schedules: nothing will enqueue their ticks.",
+                hint="Configure a DatabaseBackend and run manage.py db_worker.",
+                obj="TASKS",
+                id="django_tasks.W010",
+            )
+        )
+    return messages
+
+
+def _some_backend_runs_schedules() -> bool:
+    from . import task_backends
+
+    for alias in task_backends.settings:
+        try:
+            if task_backends[alias].runs_schedules:
+                return True
+        except InvalidTaskBackend:  # Reported by check_task_backends.
+            continue
+    return False
 
 
 def _describe(annotation: object) -> str:

@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 
 from django_tasks import TaskResult, TaskResultStatus, task_backends
+from django_tasks.periodic import Schedule, schedules
 from django_tasks.signals import task_enqueued, task_finished, task_started
 
 from .services import REQUIRE_SERVICES, SERVERS, is_reachable
@@ -61,3 +62,11 @@ def signals_sent() -> Iterator[list[SentSignal]]:
     yield sent
     for signal, receive in receivers.items():
         signal.disconnect(receive)
+
+
+@pytest.fixture
+def declared_schedules() -> Iterator[list[Schedule]]:
+    """The schedule registry, as it was before the test once the test is over."""
+    saved = list(schedules)
+    yield schedules
+    schedules[:] = saved

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django_tasks.backends.database",
     "django_rq",
     "tests",
+    # Worker subprocesses of the periodic tests load the apps that declare schedules.
+    *json.loads(os.environ.get("DJANGO_TASKS_EXTRA_APPS", "[]")),
 ]
 
 MIDDLEWARE = [

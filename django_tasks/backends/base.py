@@ -48,6 +48,8 @@ class BaseTaskBackend(metaclass=ABCMeta):
     supports_retries = False
     # Does its worker fail an attempt that runs past the task's timeout?
     supports_timeout = False
+    # Do its workers enqueue the ticks of periodic schedules (django_tasks.periodic)?
+    runs_schedules = False
     # What its worker raises in a task to stop it at its timeout (see timeouts.py).
     timeout_exceptions: tuple[type[BaseException], ...] = ()
 

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,15 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = PATIEN
 class WorkerProcess:
     """`manage.py db_worker` in a subprocess, on this test run's database."""
 
-    def __init__(self, *args: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        options: dict[str, Any] | None = None,
+        extra_apps: Sequence[str] = (),
+    ) -> None:
         env = {
             **os.environ,
+            "DJANGO_TASKS_EXTRA_APPS": json.dumps(list(extra_apps)),
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
             # The test database, not the NAME in the settings.

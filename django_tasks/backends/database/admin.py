@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ...base import TaskResultStatus
 from ...exceptions import InvalidTask
 from ...execution import resolve_task
+from . import schedule_admin as schedule_admin  # Periodic schedules have an admin of their own.
 from .models import DBTaskResult
 
 if TYPE_CHECKING:

@@ -35,6 +35,7 @@ from ...base import (
 )
 from ...exceptions import InvalidTask, InvalidTaskBackend
 from ...execution import record_failure, run_task
+from ...periodic import schedules
 from ...utils import get_module_path, get_random_id
 from .backend import DatabaseBackend, outcome_of, result_from_row
 from .db_errors import is_lock_conflict, is_retryable, is_statement_error
@@ -42,6 +43,7 @@ from .exceptions import WorkerInterrupted
 from .listener import DataVersionWatch, EnqueueListener
 from .models import DBTaskResult
 from .records import MAX_NAME_LENGTH, Claimant, Outcome
+from .scheduler import Scheduler
 
 logger = logging.getLogger("django_tasks.backends.database")
 
@@ -105,6 +107,8 @@ class Worker:
         self.max_tasks = max_tasks
         self.startup_delay = startup_delay
         self.using = router.db_for_write(DBTaskResult)
+        # Enqueues the ticks of periodic schedules; refuses schedules it cannot run.
+        self.scheduler = Scheduler(schedules, worker_id=worker_id)
         # Renew leases, and look for lost tasks, four times per WORKER_TIMEOUT.
         self.heartbeat_interval = backend.worker_timeout.total_seconds() / 4
 
@@ -215,6 +219,7 @@ class Worker:
     def _work(self) -> None:
         while not self._should_stop():
             self._reclaim_if_due()
+            self.scheduler.run_due()
             row = self._claim()
             if row is None:
                 if self.batch:
@@ -228,6 +233,7 @@ class Worker:
             while row is not None:
                 row = self._process(row)
                 self._reclaim_if_due()
+                self.scheduler.run_due()
         if self.max_tasks is not None and self.tasks_run >= self.max_tasks:
             logger.info(
                 "Run maximum tasks (%d) on worker=%s - exiting gracefully.",
@@ -447,26 +453,27 @@ class Worker:
     def _wait_for_work(self) -> None:
         """
         Wait for an enqueue's notification (PostgreSQL), a commit (SQLite), `interval`,
-        or stop().
+        a periodic tick, or stop().
         """
         listener = self._listener
+        timeout = min(self.interval, self.scheduler.seconds_until_due())
         if self._watch is not None:
-            self._wait_for_commit(self._watch)
+            self._wait_for_commit(self._watch, timeout)
         elif listener is None:
-            self._sleep(self.interval)
+            self._sleep(timeout)
         elif not listener.connected:
             # Listen first; what was enqueued before sent no notification to wait for,
             # so do not wait: the next claim looks for it.
             if not self._listen():
-                self._sleep(self.interval)
+                self._sleep(timeout)
         else:
             try:
-                self._sleep(self.interval, listener.fileno())
+                self._sleep(timeout, listener.fileno())
             except Exception as exc:
                 self._listener_broke(exc)
 
-    def _wait_for_commit(self, watch: DataVersionWatch) -> None:
-        deadline = time.monotonic() + self.interval
+    def _wait_for_commit(self, watch: DataVersionWatch, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         while not self._should_stop():
             left = deadline - time.monotonic()
             if left <= 0:

@@ -1,0 +1,1 @@
+"""An app whose tasks.py declares a schedule with a bad cron string."""

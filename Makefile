@@ -5,11 +5,13 @@
 #   make lint           ruff check + ruff format --check
 #   make format         ruff check --fix + ruff format
 #   make typecheck      mypy + pyright (strict) and the typing tests
-#   make test           lint, typecheck, test-core, test-django6, test-third-party
+#   make test           lint, typecheck, test-core, test-django6, test-third-party, test-soak
 #   make test-core      pytest under coverage in .venv, with a coverage floor
 #   make test-django6   pytest in .venv-django6
 #   make test-third-party  django-tasks-db and django-tasks-rq 0.12 on our package
 #   make screenshots    docs/admin-list.png, the README's, from the admin's browser test
+#   make test-soak      the quick subset of make soak
+#   make soak           real workers under load and faults; soak/results.md
 #   make demo | bench | clean
 
 SHELL := /bin/bash
@@ -43,7 +45,7 @@ THIRD_PARTY_BACKENDS := django-tasks-db==0.12.0 django-tasks-rq==0.12.0
 THIRD_PARTY_DEPS := django-stubs-ext 'rq>=2.5' rq-scheduler django-rq
 
 # Only directories that exist are handed to the tools.
-LINT_DIRS := $(wildcard django_tasks tests typing_tests example benchmarks third_party_tests)
+LINT_DIRS := $(wildcard django_tasks tests typing_tests example benchmarks third_party_tests soak)
 TYPECHECK_DIRS := $(wildcard django_tasks tests typing_tests example)
 
 # One pytest run per settings module (SQLite, PostgreSQL, MariaDB), coverage data from
@@ -56,10 +58,10 @@ PYTEST_ARGS ?=
 COVERAGE_FAIL_UNDER ?= 95
 
 .PHONY: help .venv .venv-django6 .venv-third-party lint format typecheck test test-core \
-	test-django6 test-third-party screenshots demo bench clean
+	test-django6 test-third-party test-soak soak screenshots demo bench clean
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # --- virtual environments -------------------------------------------------------
 
@@ -109,7 +111,7 @@ typecheck: .venv
 
 # --- tests ------------------------------------------------------------------------
 
-test: lint typecheck test-core test-django6 test-third-party
+test: lint typecheck test-core test-django6 test-third-party test-soak
 
 test-core: .venv
 	rm -f .coverage .coverage.*
@@ -141,6 +143,14 @@ demo: .venv
 
 bench: .venv
 	$(BIN)/python benchmarks/run.py
+
+# Real workers under load and faults on PostgreSQL, MariaDB, SQLite and RQ (soak/run.py);
+# the full run stops and restarts the database servers, and writes soak/results.md.
+soak: .venv
+	$(BIN)/python soak/run.py
+
+test-soak: .venv
+	$(BIN)/python soak/run.py --quick
 
 clean:
 	rm -rf $(VENV) $(VENV_DJ6) $(VENV_3P) benchmarks/.venv* build dist *.egg-info htmlcov \

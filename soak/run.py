@@ -1,0 +1,659 @@
+"""
+`make soak`: real worker processes under load and faults, on PostgreSQL, MariaDB, SQLite
+and RQ; prints a table of figures, writes soak/results.md, and exits 1 on any loss or
+unexplained duplicate. `--quick` is the subset `make test` runs.
+
+Each target runs in a child process of its own (`--target`), with the soak project's
+settings (soak/soakproject) on a database created for the run and dropped after it.
+Every task appends "start"/"end" lines with its result id and pid to one O_APPEND log,
+so executions are counted by pid: a duplicate is explained only if each earlier
+execution of that task ran in a worker that this run killed. Servers are only ever on
+127.0.0.1; each one a scenario stops is started again, even when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results.md"
+TARGETS = ("postgresql", "mysql", "sqlite", "rq")
+LEASE = 4.0  # WORKER_TIMEOUT of the soak's backends, in seconds.
+PATIENCE = 300.0  # No wait of the soak lasts longer than this.
+
+
+@dataclass(frozen=True)
+class Scale:
+    drain: int  # Tasks of scenario 1.
+    crash_tasks: int  # Tasks of scenario 2.
+    crash_seconds: float  # How long each of those runs.
+    kill_every: float  # Seconds between SIGKILLs in scenario 2.
+    restart_tasks: int  # Tasks of scenario 3.
+
+
+SCALES = {
+    "full": Scale(
+        drain=10_000, crash_tasks=10_000, crash_seconds=0.02, kill_every=2.5, restart_tasks=3_000
+    ),
+    "quick": Scale(
+        drain=1_000, crash_tasks=400, crash_seconds=0.02, kill_every=1.5, restart_tasks=0
+    ),
+}
+
+
+@dataclass
+class Row:
+    """One line of the table: a scenario on a target, its figures, and whether it held."""
+
+    target: str
+    scenario: str
+    figures: dict[str, Any]
+    ok: bool
+    why: str = ""
+
+
+# --- the child: one target, Django set up -------------------------------------------
+
+
+class Target:
+    """The soak project on one database (or Redis), with worker processes to start."""
+
+    def __init__(self, name: str, work: Path) -> None:
+        self.name = name
+        self.work = work
+        self.log = work / f"exec-{name}.log"
+        self.log.touch()
+        self.backend = "rq" if name == "rq" else "default"
+        self.db = "sqlite" if name in ("sqlite", "rq") else name
+        self.db_name = (
+            str(work / f"soak-{name}.sqlite3") if self.db == "sqlite" else f"soak_{os.getpid()}"
+        )
+        self.redis_url = os.environ.get("SOAK_REDIS_URL", "redis://127.0.0.1:6379/11")
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.killed: dict[int, float] = {}  # pid -> when it was SIGKILLed
+        self.generation = 0
+
+    def env(self) -> dict[str, str]:
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SOAK_")},
+            "DJANGO_SETTINGS_MODULE": "soakproject.settings",
+            "PYTHONPATH": str(HERE),
+            "SOAK_DB": self.db,
+            "SOAK_DB_NAME": self.db_name,
+            "SOAK_LEASE": str(LEASE),
+            "SOAK_REDIS_URL": self.redis_url,
+            "SOAK_EXEC_LOG": str(self.log),
+        }
+
+    # set-up ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        os.environ.update(self.env())
+        sys.path.insert(0, str(HERE))
+        if self.db == "postgresql" or self.db == "mysql":
+            self._server_sql(f"CREATE DATABASE {self.db_name}")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+    def teardown(self) -> None:
+        self.stop_workers()
+        from django.db import connections
+
+        connections.close_all()
+        if self.db in ("postgresql", "mysql"):
+            self._server_sql(f"DROP DATABASE IF EXISTS {self.db_name}", force=True)
+        if self.name == "rq":
+            self.redis().flushdb()
+
+    def _server_sql(self, statement: str, force: bool = False) -> None:
+        if self.db == "postgresql":
+            import psycopg
+
+            suffix = " WITH (FORCE)" if force else ""
+            with psycopg.connect(
+                "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True
+            ) as conn:
+                conn.execute(statement + suffix)
+        else:
+            import MySQLdb
+
+            conn = MySQLdb.connect(host="127.0.0.1", user="root")
+            try:
+                conn.cursor().execute(statement)
+            finally:
+                conn.close()
+
+    def redis(self) -> Any:
+        from redis import Redis
+
+        return Redis.from_url(self.redis_url)
+
+    # tasks ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.stop_workers()
+        self.log.write_text("")
+        self.killed.clear()
+        if self.name == "rq":
+            self.redis().flushdb()
+        else:
+            from django_tasks.backends.database.models import DBTaskResult
+
+            DBTaskResult.objects.all().delete()
+
+    def enqueue(self, count: int, seconds: float) -> list[str]:
+        from soakproject.tasks import record, record_rq
+
+        from django_tasks import bulk_enqueue
+
+        task = record_rq if self.name == "rq" else record
+        ids = []
+        for start in range(0, count, 1000):
+            with bulk_enqueue():
+                ids += [task.enqueue(seconds).id for _ in range(min(1000, count - start))]
+        return ids
+
+    def statuses(self, ids: list[str]) -> Counter[str]:
+        if self.name == "rq":
+            from django_tasks import task_backends
+
+            backend = task_backends["rq"]
+            return Counter(str(backend.get_result(i).status) for i in ids)
+        from django_tasks.backends.database.models import DBTaskResult
+
+        return Counter(DBTaskResult.objects.values_list("status", flat=True))
+
+    def finished(self, ids: list[str]) -> bool:
+        """Whether every task has ended (cheap enough to ask a few times a second)."""
+        if self.name == "rq":
+            from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+            from django_tasks import task_backends
+
+            redis = self.redis()
+            done = set(FinishedJobRegistry("default", connection=redis).get_job_ids())
+            done |= set(FailedJobRegistry("default", connection=redis).get_job_ids())
+            left = [i for i in ids if i not in done]
+            # Reading a result is one of the two things that notice a job lost with its
+            # worker (the other is the next job a worker starts): poll as a user would.
+            for result_id in left[:20]:
+                task_backends["rq"].get_result(result_id)
+            return not left
+        from django_tasks.backends.database.models import DBTaskResult
+
+        return DBTaskResult.objects.finished().count() == len(ids)
+
+    # workers ----------------------------------------------------------------------------
+
+    def start_worker(
+        self, *, batch: bool = False, extra: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        self.generation += 1
+        if self.name == "rq":
+            command = [sys.executable, str(HERE / "manage.py"), "rqworker", "--serializer", "json"]
+            command += ["--worker-class", "rq.SimpleWorker", "--name", f"soak-{self.generation}"]
+            command += ["--burst"] if batch else []
+            command += ["default"]
+        else:
+            command = [sys.executable, str(HERE / "manage.py"), "db_worker", "--no-startup-delay"]
+            command += ["--interval", "0.5", "--worker-id", f"soak-{self.generation}"]
+            command += ["--batch"] if batch else []
+        output = open(self.work / f"worker-{self.name}-{self.generation}.log", "ab")  # noqa: SIM115
+        # A session of its own: a kill takes the worker with every process it started.
+        worker = subprocess.Popen(
+            [*command, *extra],
+            cwd=HERE,
+            env=self.env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        output.close()
+        self.workers.append(worker)
+        return worker
+
+    def wait_workers(self, timeout: float = PATIENCE) -> list[int]:
+        deadline = time.monotonic() + timeout
+        codes = []
+        for worker in self.workers:
+            try:
+                codes.append(worker.wait(timeout=max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                codes.append(worker.wait())
+        self.workers = []
+        return codes
+
+    def kill(self, worker: subprocess.Popen[bytes]) -> None:
+        os.killpg(worker.pid, signal.SIGKILL)
+        self.killed[worker.pid] = time.time()
+        worker.wait()
+        self.workers.remove(worker)
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        self.workers = []
+
+    def running_left(self) -> int:
+        if self.name == "rq":
+            from rq.registry import StartedJobRegistry
+
+            return StartedJobRegistry("default", connection=self.redis()).count
+        from django_tasks.backends.database.models import DBTaskResult
+
+        return DBTaskResult.objects.running().count()
+
+    # the execution log ---------------------------------------------------------------------
+
+    def executions(self) -> Executions:
+        return Executions.read(self.log)
+
+
+@dataclass
+class Executions:
+    """Each task's starts (pid, time) and ends (pid), from the execution log."""
+
+    starts: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    ends: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    started_by_pid: dict[int, int] = field(default_factory=Counter)
+
+    @classmethod
+    def read(cls, path: Path) -> Executions:
+        found = cls()
+        for line in path.read_text().splitlines():
+            event, result_id, pid, at = line.split()
+            if event == "start":
+                found.starts[result_id].append((int(pid), float(at)))
+                found.started_by_pid[int(pid)] += 1
+            else:
+                found.ends[result_id].add(int(pid))
+        return found
+
+    def duplicates(self) -> dict[str, list[tuple[int, float]]]:
+        return {i: starts for i, starts in self.starts.items() if len(starts) > 1}
+
+    def missing(self, ids: list[str]) -> int:
+        return sum(1 for i in ids if i not in self.starts)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+def exactly_once(target: Target, scale: Scale) -> Row:
+    """1. Four workers drain N no-op tasks: each runs once."""
+    target.reset()
+    ids = target.enqueue(scale.drain, 0.0)
+    began = time.monotonic()
+    for _ in range(4):
+        target.start_worker(batch=True)
+    codes = target.wait_workers()
+    elapsed = time.monotonic() - began
+    runs = target.executions()
+    dups = sum(len(starts) - 1 for starts in runs.duplicates().values())
+    missing = runs.missing(ids)
+    statuses = target.statuses(ids)
+    figures = {
+        "tasks": scale.drain,
+        "workers": 4,
+        "seconds": round(elapsed, 1),
+        "duplicates": dups,
+        "missing": missing,
+        "SUCCESSFUL": statuses["SUCCESSFUL"],
+    }
+    ok = dups == 0 and missing == 0 and statuses["SUCCESSFUL"] == scale.drain and codes == [0] * 4
+    why = "" if ok else f"statuses {dict(statuses)}, worker exit codes {codes}"
+    return Row(target.name, "1. exactly once, 4 workers", figures, ok, why)
+
+
+def crashes(target: Target, scale: Scale) -> Row:
+    """2. Four workers drain while one is SIGKILLed every few seconds and replaced."""
+    target.reset()
+    ids = target.enqueue(scale.crash_tasks, scale.crash_seconds)
+    for _ in range(4):
+        target.start_worker()
+    deadline = time.monotonic() + PATIENCE
+    rng = random.Random(1)
+    next_kill = time.monotonic() + scale.kill_every
+    while not target.finished(ids) and time.monotonic() < deadline:
+        runs = target.executions()
+        # Kills while most of the work is still ahead: the last few tasks are left to
+        # finish (a task killed max_attempts times is FAILED, rightly).
+        if time.monotonic() >= next_kill and len(runs.starts) < 0.8 * len(ids):
+            busy = set(runs.started_by_pid)
+            victims = [w for w in target.workers if w.pid in busy] or target.workers
+            target.kill(rng.choice(victims))
+            target.start_worker()
+            next_kill = time.monotonic() + scale.kill_every
+        time.sleep(0.2)
+    target.stop_workers()
+    runs = target.executions()
+    statuses = target.statuses(ids)
+    unexplained = []
+    restarts = []
+    for result_id, starts in runs.duplicates().items():
+        *earlier, _last = starts
+        for pid, started in earlier:
+            if pid not in target.killed or started > target.killed[pid]:
+                unexplained.append(result_id)
+        # From the kill of the worker that ran it last before, to its next start.
+        for (pid, _), (_, restarted) in itertools.pairwise(starts):
+            if pid in target.killed:
+                restarts.append(restarted - target.killed[pid])
+    running = target.running_left()
+    figures = {
+        "tasks": scale.crash_tasks,
+        "kills": len(target.killed),
+        "duplicates": sum(len(s) - 1 for s in runs.duplicates().values()),
+        "unexplained": len(unexplained),
+        "left RUNNING": running,
+        "SUCCESSFUL": statuses["SUCCESSFUL"],
+        "restart max s": round(max(restarts), 2) if restarts else None,
+        "restart p95 s": round(p95, 2) if (p95 := percentile(restarts, 95)) else None,
+        "lease s": LEASE,
+    }
+    ok = (
+        statuses["SUCCESSFUL"] == scale.crash_tasks
+        and not unexplained
+        and running == 0
+        and len(target.killed) > 0
+    )
+    why = "" if ok else f"statuses {dict(statuses)}; unexplained {unexplained[:3]}"
+    return Row(target.name, "2. SIGKILL a worker every few s", figures, ok, why)
+
+
+def graceful_shutdown(target: Target, scale: Scale) -> Row:
+    """4. SIGTERM while a long task runs: it finishes, nothing else starts, exit 0."""
+    target.reset()
+    ids = target.enqueue(3, 2.0)
+    worker = target.start_worker()
+    wait_until(lambda: bool(target.executions().starts), 60)
+    worker.send_signal(signal.SIGTERM)
+    signalled = time.time()
+    try:
+        code = worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        code = worker.wait()
+    target.workers = []
+    runs = target.executions()
+    started = set(runs.starts)
+    cut_short = [i for i in started if not runs.ends.get(i)]
+    after_signal = [i for i, s in runs.starts.items() if s[0][1] > signalled]
+    statuses = target.statuses(ids)
+    figures = {
+        "started": len(started),
+        "cut short": len(cut_short),
+        "started after SIGTERM": len(after_signal),
+        "exit code": code,
+        "left RUNNING": target.running_left(),
+    }
+    ok = (
+        len(started) == 1
+        and not cut_short
+        and not after_signal
+        and code == 0
+        and figures["left RUNNING"] == 0
+        and statuses["SUCCESSFUL"] == 1
+    )
+    why = "" if ok else f"statuses {dict(statuses)}"
+    return Row(target.name, "4. graceful shutdown, 1 slot", figures, ok, why)
+
+
+@contextmanager
+def server_stopped(target: Target) -> Iterator[None]:
+    """The target's database server stopped for the block, and started again after it."""
+    stop, start, ready = SERVER_COMMANDS[target.db]
+    subprocess.run(stop, check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(start, check=False, capture_output=True)
+        if not wait_until(
+            lambda: subprocess.run(ready, capture_output=True).returncode == 0, 60, 0.5
+        ):
+            raise RuntimeError(f"{target.db} did not come back: {' '.join(start)}")
+
+
+PG_VERSION = (
+    next(iter(sorted(os.listdir("/etc/postgresql"))), "15")
+    if os.path.isdir("/etc/postgresql")
+    else "15"
+)
+SERVER_COMMANDS = {
+    "postgresql": (
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "stop", "-m", "fast"],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "start"],
+        ["pg_isready", "-q", "-h", "127.0.0.1"],
+    ),
+    "mysql": (
+        ["mysqladmin", "-h127.0.0.1", "-uroot", "shutdown"],
+        [
+            "start-stop-daemon",
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ],
+        ["mysqladmin", "-h127.0.0.1", "-uroot", "ping"],
+    ),
+}
+
+
+def database_restart(target: Target, scale: Scale) -> Row:
+    """3. The database restarts mid-run, then stays down longer than the lease."""
+    target.reset()
+    ids = target.enqueue(scale.restart_tasks, 0.005)
+    workers = [target.start_worker() for _ in range(2)]
+    outages = []
+    wait_until(lambda: len(target.executions().starts) > scale.restart_tasks // 10, 60)
+    for down_for in (0.0, LEASE + 2):
+        began = time.monotonic()
+        with server_stopped(target):
+            time.sleep(down_for)
+        outages.append(round(time.monotonic() - began, 1))
+        wait_until(lambda: len(target.executions().starts) > len(ids) // 2, 20)
+    alive_after = sum(1 for w in workers if w.poll() is None)
+    done = wait_until(lambda: target.finished(ids), PATIENCE, 0.5)
+    target.stop_workers()
+    from django.db import connections
+
+    connections.close_all()
+    runs = target.executions()
+    statuses = target.statuses(ids)
+    figures = {
+        "tasks": len(ids),
+        "outages s": outages,
+        "workers alive after": f"{alive_after}/2",
+        "duplicates": sum(len(s) - 1 for s in runs.duplicates().values()),
+        "missing": runs.missing(ids),
+        "SUCCESSFUL": statuses["SUCCESSFUL"],
+        "left RUNNING": target.running_left(),
+    }
+    ok = (
+        done
+        and alive_after == 2
+        and statuses["SUCCESSFUL"] == len(ids)
+        and not figures["left RUNNING"]
+    )
+    why = "" if ok else f"statuses {dict(statuses)}"
+    return Row(target.name, "3. database restart + outage > lease", figures, ok, why)
+
+
+def scenarios_for(target: str, scale: Scale) -> list[Callable[[Target, Scale], Row]]:
+    chosen: list[Callable[[Target, Scale], Row]] = [exactly_once, crashes, graceful_shutdown]
+    if target in SERVER_COMMANDS and scale.restart_tasks:
+        chosen.append(database_restart)
+    return chosen
+
+
+def run_target(name: str, scale: Scale, work: Path) -> list[Row]:
+    target = Target(name, work)
+    target.setup()
+    rows = []
+    try:
+        for scenario in scenarios_for(name, scale):
+            began = time.monotonic()
+            try:
+                row = scenario(target, scale)
+            except Exception as e:
+                traceback.print_exc()
+                row = Row(
+                    name,
+                    scenario.__doc__.split(".")[0] if scenario.__doc__ else scenario.__name__,
+                    {},
+                    False,
+                    f"{type(e).__name__}: {e}",
+                )
+            print(
+                f"   {name}: {row.scenario}: {'ok' if row.ok else 'FAILED'} in {time.monotonic() - began:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows.append(row)
+    finally:
+        target.teardown()
+    return rows
+
+
+# --- the parent: every target, the table ----------------------------------------------
+
+
+SERVERS = {"postgresql": 5432, "mysql": 3306, "rq": 6379}
+
+
+def unreachable(target: str) -> str:
+    """Why the target's server does not answer on 127.0.0.1, or ""."""
+    port = SERVERS.get(target)
+    if port is None:
+        return ""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError as e:
+        return f"nothing answers on 127.0.0.1:{port} ({e})"
+    return ""
+
+
+def table(rows: list[Row], header: str) -> str:
+    lines = [header, "", "| target | scenario | figures | |", "|---|---|---|---|"]
+    for row in rows:
+        figures = ", ".join(f"{key} {value}" for key, value in row.figures.items())
+        verdict = "ok" if row.ok else f"**FAILED** {row.why}"
+        lines.append(f"| {row.target} | {row.scenario} | {figures} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the small subset make test runs")
+    parser.add_argument("--targets", default=os.environ.get("SOAK_TARGETS", ",".join(TARGETS)))
+    parser.add_argument("--target", help=argparse.SUPPRESS)  # A child's one target.
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    scale = SCALES["quick" if args.quick else "full"]
+
+    if args.target:
+        rows = run_target(args.target, scale, args.work)
+        print(json.dumps([row.__dict__ for row in rows]))
+        return 0
+
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="django-tasks-soak-"))
+    rows: list[Row] = []
+    for name in args.targets.split(","):
+        print(f"== soak: {name}", file=sys.stderr, flush=True)
+        if why := unreachable(name):
+            # As the test suite's servers: a skip here, a failure under CI.
+            required = os.environ.get("DJANGO_TASKS_REQUIRE_SERVICES", "") not in ("", "0")
+            rows.append(Row(name, "(skipped)", {}, not required, why))
+            continue
+        child = subprocess.run(
+            [sys.executable, __file__, "--target", name, "--work", str(work)]
+            + (["--quick"] if args.quick else []),
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE * 8,
+        )
+        sys.stderr.write(child.stderr[-4000:] if child.returncode else "")
+        if child.returncode:
+            rows.append(Row(name, "(target)", {}, False, f"exit {child.returncode}; see stderr"))
+            continue
+        rows += [Row(**row) for row in json.loads(child.stdout.strip().splitlines()[-1])]
+    failed = [row for row in rows if not row.ok]
+    header = (
+        f"# Soak results ({'quick' if args.quick else 'full'})\n\n"
+        f"{_revision()}, lease (WORKER_TIMEOUT) {LEASE:g} s, {time.monotonic() - began:.0f} s in all."
+    )
+    text = table(rows, header)
+    print(text)
+    output = args.output or (None if args.quick else RESULTS)
+    if output:
+        output.write_text(text)
+    if failed:
+        print(
+            f"== soak: {len(failed)} scenario(s) FAILED; worker logs kept in {work}",
+            file=sys.stderr,
+        )
+        return 1
+    shutil.rmtree(work)
+    return 0
+
+
+def _revision() -> str:
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
+    return f"This repo at {out.stdout.strip() or 'unknown'}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The soak's task: it records each execution, so that run.py can count them by pid."""
+
+import os
+import time
+
+from django_tasks import TaskContext, task
+from django_tasks.backoff import constant
+
+_log_fd: int | None = None
+
+
+def _log(event: str, result_id: str) -> None:
+    # One short write to an O_APPEND file is atomic: every worker shares the log.
+    global _log_fd
+    if _log_fd is None:
+        path = os.environ["SOAK_EXEC_LOG"]
+        _log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(_log_fd, f"{event} {result_id} {os.getpid()} {time.time():.6f}\n".encode())
+
+
+def _run(context: TaskContext, seconds: float) -> None:
+    """Log "start", sleep `seconds`, log "end": a task that was cut short has no "end"."""
+    result_id = context.task_result.id
+    _log("start", result_id)
+    time.sleep(seconds)
+    _log("end", result_id)
+
+
+# A task lost with a killed worker is an attempt: it is retried while attempts are left.
+@task(takes_context=True)
+def record(context: TaskContext, seconds: float) -> None:
+    _run(context, seconds)
+
+
+# At once: RQ runs a retry with a delay as a scheduled job, and the scheduler may be
+# in the worker that was killed (see the README on RQ and lost workers).
+@task(takes_context=True, backend="rq", max_attempts=5, backoff=constant(0))
+def record_rq(context: TaskContext, seconds: float) -> None:
+    _run(context, seconds)

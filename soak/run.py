@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +51,25 @@ class Scale:
     crash_seconds: float  # How long each of those runs.
     kill_every: float  # Seconds between SIGKILLs in scenario 2.
     restart_tasks: int  # Tasks of scenario 3.
+    periodic_seconds: float  # How long scenario 6 runs.
 
 
 SCALES = {
     "full": Scale(
-        drain=10_000, crash_tasks=10_000, crash_seconds=0.02, kill_every=2.5, restart_tasks=3_000
+        drain=10_000,
+        crash_tasks=10_000,
+        crash_seconds=0.02,
+        kill_every=2.5,
+        restart_tasks=3_000,
+        periodic_seconds=60,
     ),
     "quick": Scale(
-        drain=1_000, crash_tasks=400, crash_seconds=0.02, kill_every=1.5, restart_tasks=0
+        drain=1_000,
+        crash_tasks=400,
+        crash_seconds=0.02,
+        kill_every=1.5,
+        restart_tasks=0,
+        periodic_seconds=8,
     ),
 }
 
@@ -210,7 +223,7 @@ class Target:
     # workers ----------------------------------------------------------------------------
 
     def start_worker(
-        self, *, batch: bool = False, extra: tuple[str, ...] = ()
+        self, *, batch: bool = False, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         self.generation += 1
         if self.name == "rq":
@@ -227,7 +240,7 @@ class Target:
         worker = subprocess.Popen(
             [*command, *extra],
             cwd=HERE,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -528,10 +541,63 @@ def database_restart(target: Target, scale: Scale) -> Row:
     return Row(target.name, "3. database restart + outage > lease", figures, ok, why)
 
 
+TICK_LINE = re.compile(
+    r"Schedule soakproject\.tasks\.tick \(every 1 second\): enqueued the tick of (\S+) as task "
+    r"result id=([0-9a-f-]+)\."
+)
+
+
+def periodic(target: Target, scale: Scale) -> Row:
+    """6. Four workers share a one-second schedule while one is SIGKILLed every few s."""
+    target.reset()
+    first = target.generation + 1
+    periodic_env = {"SOAK_PERIODIC": "1"}
+    for _ in range(4):
+        target.start_worker(extra=("-v", "2"), env=periodic_env)
+    deadline = time.monotonic() + scale.periodic_seconds
+    rng = random.Random(6)
+    while time.monotonic() < deadline:
+        time.sleep(min(scale.kill_every, max(0.0, deadline - time.monotonic())))
+        if time.monotonic() < deadline:
+            target.kill(rng.choice(target.workers))
+            target.start_worker(extra=("-v", "2"), env=periodic_env)
+    target.stop_workers()
+    from django_tasks.backends.database.models import DBTaskResult
+
+    logged = []
+    for generation in range(first, target.generation + 1):
+        log = target.work / f"worker-{target.name}-{generation}.log"
+        logged += TICK_LINE.findall(log.read_text(errors="replace"))
+    ticks = Counter(tick for tick, _ in logged)
+    rows = set(
+        str(i)
+        for i in DBTaskResult.objects.filter(task_path="soakproject.tasks.tick").values_list(
+            "id", flat=True
+        )
+    )
+    seconds = sorted(datetime.fromisoformat(tick) for tick in ticks)
+    span = int((seconds[-1] - seconds[0]).total_seconds()) + 1 if seconds else 0
+    unlogged = len(rows - {result_id for _, result_id in logged})
+    figures = {
+        "seconds": scale.periodic_seconds,
+        "kills": len(target.killed),
+        "ticks enqueued": len(ticks),
+        "ticks enqueued twice": sum(1 for count in ticks.values() if count > 1),
+        "seconds with no tick": span - len(ticks),
+        "rows": len(rows),
+        "rows not logged (killed before logging)": unlogged,
+    }
+    ok = bool(ticks) and max(ticks.values()) == 1 and unlogged <= len(target.killed)
+    ok = ok and len(rows) == len(ticks) + unlogged
+    return Row(target.name, "6. one-second schedule, 4 workers, SIGKILLs", figures, ok)
+
+
 def scenarios_for(target: str, scale: Scale) -> list[Callable[[Target, Scale], Row]]:
     chosen: list[Callable[[Target, Scale], Row]] = [exactly_once, crashes, graceful_shutdown]
     if target in SERVER_COMMANDS and scale.restart_tasks:
         chosen.append(database_restart)
+    if target != "rq":  # Database workers run the schedules.
+        chosen.append(periodic)
     return chosen
 
 

@@ -2,9 +2,11 @@
 
 import os
 import time
+from datetime import timedelta
 
 from django_tasks import TaskContext, task
 from django_tasks.backoff import constant
+from django_tasks.periodic import schedule
 
 _log_fd: int | None = None
 
@@ -37,3 +39,13 @@ def record(context: TaskContext, seconds: float) -> None:
 @task(takes_context=True, backend="rq", max_attempts=5, backoff=constant(0))
 def record_rq(context: TaskContext, seconds: float) -> None:
     _run(context, seconds)
+
+
+@task
+def tick() -> None:
+    """What the one-second schedule enqueues (scenario 6); db_worker -v 2 logs each tick."""
+
+
+# Declared only in the workers of the periodic scenario, so no other scenario gets ticks.
+if os.environ.get("SOAK_PERIODIC") == "1":
+    schedule(timedelta(seconds=1), tick)

@@ -3,13 +3,24 @@
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
 from typing import cast
 
-from django_tasks import TaskContext, task
+from django_tasks import TaskContext, TaskResultStatus, task
 from django_tasks.backoff import constant
 
 # How many times each label's flaky task has been called, in this process.
 calls: Counter[str] = Counter()
+
+# The signals a task sends that fails once and then succeeds, with the result's status
+# as each is sent: the same on every backend that runs tasks.
+SIGNALS_OF_ONE_RETRY = [
+    ("enqueued", TaskResultStatus.READY),
+    ("started", TaskResultStatus.RUNNING),
+    ("finished", TaskResultStatus.READY),  # To be retried.
+    ("started", TaskResultStatus.RUNNING),
+    ("finished", TaskResultStatus.SUCCESSFUL),
+]
 
 
 @task(max_attempts=3, backoff=constant(0))
@@ -82,3 +93,13 @@ def with_nonsense_backoff() -> None:
 def blocks_in_c(seconds: float) -> None:
     """One call into C that does not come back to Python until it is done."""
     time.sleep(seconds)
+
+
+@task(max_attempts=2, backoff=constant(0))
+def hangs(marker: str) -> str:
+    """Announces itself in `marker`, then hangs on its first attempt (for a worker to die)."""
+    if Path(marker).exists():
+        return "second attempt"
+    Path(marker).write_text("started")
+    time.sleep(600)
+    return "first attempt"

@@ -81,8 +81,13 @@ def test_a_second_signal_fails_the_current_task_and_the_worker_exits_1(
     assert worker.wait() == 1, worker.output
     row = row_of(running)
     assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path == "django_tasks.backends.database.exceptions.WorkerInterrupted"
-    assert "time.sleep(seconds)" in row.traceback  # Where the task was when it stopped.
+    assert (
+        row.errors[-1]["exception_class_path"]
+        == "django_tasks.backends.database.exceptions.WorkerInterrupted"
+    )
+    assert (
+        "time.sleep(seconds)" in row.errors[-1]["traceback"]
+    )  # Where the task was when it stopped.
 
 
 def test_an_idle_worker_exits_0_at_once_on_a_signal(start_worker: StartWorker) -> None:

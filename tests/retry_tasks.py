@@ -3,7 +3,6 @@
 import asyncio
 import time
 from collections import Counter
-from pathlib import Path
 from typing import cast
 
 from django_tasks import TaskContext, TaskResultStatus, task
@@ -93,13 +92,3 @@ def with_nonsense_backoff() -> None:
 def blocks_in_c(seconds: float) -> None:
     """One call into C that does not come back to Python until it is done."""
     time.sleep(seconds)
-
-
-@task(max_attempts=2, backoff=constant(0))
-def hangs(marker: str) -> str:
-    """Announces itself in `marker`, then hangs on its first attempt (for a worker to die)."""
-    if Path(marker).exists():
-        return "second attempt"
-    Path(marker).write_text("started")
-    time.sleep(600)
-    return "first attempt"

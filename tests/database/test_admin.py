@@ -432,7 +432,9 @@ def test_a_user_with_the_change_permission_gets_the_action_and_a_read_only_page(
     failed = db_tasks.fail.enqueue("no")
     run_worker()
 
-    assert 'value="retry"' in page(client, reverse(CHANGELIST))
+    listed = page(client, reverse(CHANGELIST))
+    assert 'value="retry"' in listed
+    assert "Select task result to view" in listed
     assert 'name="_save"' not in change_page(client, failed)
     assert client.post(reverse(CHANGE, args=[failed.id]), {}).status_code == 403
     assert retry(client, failed) == ["1 task will run again."]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
@@ -151,6 +151,14 @@ class DBTaskResultAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: DBTaskResult | None = None) -> bool:
         return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # A list to view, even for those who may retry tasks (whom Django would ask to
+        # "change" them).
+        title = gettext("Select %s to view") % self.opts.verbose_name
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     # The options of a fieldset are Any: django-stubs names their TypedDict privately.
     def get_fieldsets(

@@ -8,6 +8,7 @@ from django.db import connection, connections
 
 from django_tasks import TaskContext, task
 from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backoff import constant
 
 
 @task(backend="database")
@@ -35,7 +36,8 @@ async def async_add(a: int, b: int) -> int:
     return a + b
 
 
-@task(backend="database", takes_context=True)
+# Two attempts, the second at once: a test may lose the first with its worker.
+@task(backend="database", takes_context=True, max_attempts=2, backoff=constant(0))
 def attempt_info(context: TaskContext) -> dict[str, object]:
     result = context.task_result
     return {"attempt": context.attempt, "worker_ids": result.worker_ids, "status": result.status}
@@ -49,7 +51,7 @@ def touch_then_sleep(marker: str, seconds: float) -> str:
     return "slept"
 
 
-@task(backend="database", takes_context=True)
+@task(backend="database", takes_context=True, max_attempts=2, backoff=constant(0))
 def hang_on_first_attempt(context: TaskContext, marker: str) -> int:
     """The first attempt announces itself in `marker` and hangs; later ones return."""
     if context.attempt == 1:

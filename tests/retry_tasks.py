@@ -5,11 +5,21 @@ import time
 from collections import Counter
 from typing import cast
 
-from django_tasks import TaskContext, task
+from django_tasks import TaskContext, TaskResultStatus, task
 from django_tasks.backoff import constant
 
 # How many times each label's flaky task has been called, in this process.
 calls: Counter[str] = Counter()
+
+# The signals a task sends that fails once and then succeeds, with the result's status
+# as each is sent: the same on every backend that runs tasks.
+SIGNALS_OF_ONE_RETRY = [
+    ("enqueued", TaskResultStatus.READY),
+    ("started", TaskResultStatus.RUNNING),
+    ("finished", TaskResultStatus.READY),  # To be retried.
+    ("started", TaskResultStatus.RUNNING),
+    ("finished", TaskResultStatus.SUCCESSFUL),
+]
 
 
 @task(max_attempts=3, backoff=constant(0))

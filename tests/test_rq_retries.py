@@ -16,6 +16,7 @@ from django_tasks.backends.rq import DEFAULT_WORKER_TIMEOUT
 from django_tasks.exceptions import TaskTimeout, WorkerLost
 
 from . import retry_tasks
+from .conftest import SentSignal
 from .rq_support import redis, rq_backend, run_rqworker, run_simple_worker
 from .test_rq_worker import started_by_a_gone_worker
 
@@ -46,6 +47,14 @@ def test_a_failed_attempt_is_retried_until_one_succeeds(redis: Redis) -> None:
     ]
     assert result.started_at is not None and result.last_attempted_at is not None
     assert result.started_at < result.last_attempted_at
+
+
+def test_signals_are_sent_for_each_attempt(redis: Redis, signals_sent: list[SentSignal]) -> None:
+    retry_tasks.flaky.using(backend="rq").enqueue("c", failures=1)
+
+    run_simple_worker()
+
+    assert [(sent.name, sent.status) for sent in signals_sent] == retry_tasks.SIGNALS_OF_ONE_RETRY
 
 
 def test_the_last_failure_is_final_and_a_failed_rq_job(redis: Redis) -> None:

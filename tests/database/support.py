@@ -9,14 +9,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
-from django_tasks import TaskResult
+from django_tasks import TaskResult, TaskResultStatus, task_backends
+from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.records import StaleTask
 from django_tasks.backends.database.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +39,26 @@ def run_worker(**options: Any) -> Worker:
 
 def row_of(result: TaskResult[Any]) -> DBTaskResult:
     return DBTaskResult.objects.get(pk=result.id)
+
+
+def make_running(result: TaskResult[Any], *, worker_id: str, lease_expires_in: timedelta) -> None:
+    """Put a task in the state a worker leaves it in while running it."""
+    now = timezone.now()
+    DBTaskResult.objects.filter(pk=result.id).update(
+        status=TaskResultStatus.RUNNING,
+        claimed_by=worker_id,
+        worker_ids=[worker_id],
+        started_at=now,
+        last_attempted_at=now,
+        lease_expires_at=now + lease_expires_in,
+    )
+
+
+def reclaim_stale() -> list[StaleTask]:
+    """What a worker of the "database" backend does when it looks for lost tasks."""
+    backend = task_backends["database"]
+    assert isinstance(backend, DatabaseBackend)
+    return backend.reclaim_lost_tasks()
 
 
 def store_raw_json(result: TaskResult[Any], column: str, text: str) -> None:

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_tasks import TaskResult
+from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database.models import DBTaskResult
 
 from .. import db_tasks
@@ -355,3 +355,112 @@ def test_changelist_shows_the_call_with_its_arguments_on_hover(admin_client: Cli
     html = page(admin_client, reverse(CHANGELIST))
 
     assert 'title="tests.db_tasks.add(1, b=2)"' in html
+
+
+# --- the "Retry" action ----------------------------------------------------------
+
+
+def staff_client(*permissions: str) -> Client:
+    user = User.objects.create_user("operator", "operator@example.com", "pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="django_tasks_database", codename__in=permissions
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def retry(client: Client, *results: TaskResult[Any]) -> list[str]:
+    """Run the action on `results` from the list; the messages it leaves."""
+    response = client.post(
+        reverse(CHANGELIST),
+        {"action": "retry", "_selected_action": [result.id for result in results]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_retry_makes_failed_tasks_ready_and_due_now_keeping_their_errors(
+    admin_client: Client,
+) -> None:
+    failed = db_tasks.fail.enqueue("no")
+    run_worker()
+    before = timezone.now()
+
+    assert retry(admin_client, failed) == ["1 task will run again."]
+
+    row = DBTaskResult.objects.get(pk=failed.id)
+    assert (row.status, row.finished_at) == (TaskResultStatus.READY, None)
+    assert before <= row.available_at <= timezone.now()
+    assert len(row.errors) == 1
+    assert len(row.worker_ids) == 1
+
+
+def test_the_attempt_after_a_retry_is_recorded_as_a_new_one(admin_client: Client) -> None:
+    failed = db_tasks.fail.enqueue("no")
+    run_worker(worker_id="first")
+    retry(admin_client, failed)
+
+    run_worker(worker_id="second")
+
+    again = db_tasks.fail.get_result(failed.id)
+    assert again.status == TaskResultStatus.FAILED
+    assert again.worker_ids == ["first", "second"]
+    assert [error.exception_class for error in again.errors] == [ValueError, ValueError]
+
+
+def test_retry_leaves_tasks_that_did_not_fail_as_they_are(admin_client: Client) -> None:
+    failed = db_tasks.fail.enqueue("no")
+    succeeded = db_tasks.add.enqueue(1, 2)
+    run_worker()
+    ready = db_tasks.add.enqueue(3, 4)
+
+    assert retry(admin_client, failed, succeeded, ready) == [
+        "1 task will run again.",
+        "2 selected tasks were not retried: only FAILED tasks can be.",
+    ]
+
+    assert DBTaskResult.objects.get(pk=succeeded.id).status == TaskResultStatus.SUCCESSFUL
+    assert DBTaskResult.objects.get(pk=ready.id).status == TaskResultStatus.READY
+
+
+def test_a_user_with_the_change_permission_gets_the_action_and_a_read_only_page() -> None:
+    client = staff_client("view_dbtaskresult", "change_dbtaskresult")
+    failed = db_tasks.fail.enqueue("no")
+    run_worker()
+
+    listed = page(client, reverse(CHANGELIST))
+    assert 'value="retry"' in listed
+    assert "Select task result to view" in listed
+    assert 'name="_save"' not in change_page(client, failed)
+    assert client.post(reverse(CHANGE, args=[failed.id]), {}).status_code == 403
+    assert retry(client, failed) == ["1 task will run again."]
+
+
+def test_a_user_without_the_change_permission_gets_no_action() -> None:
+    client = staff_client("view_dbtaskresult")
+    failed = db_tasks.fail.enqueue("no")
+    run_worker()
+
+    html = page(client, reverse(CHANGELIST))
+    retry(client, failed)
+
+    assert 'name="action"' not in html
+    assert DBTaskResult.objects.get(pk=failed.id).status == TaskResultStatus.FAILED
+
+
+def test_change_page_shows_the_earlier_attempts_errors_too(admin_client: Client) -> None:
+    failed = db_tasks.fail.enqueue("no")
+    DBTaskResult.objects.filter(pk=failed.id).update(
+        errors=[{"exception_class_path": "builtins.ConnectionError", "traceback": "Earlier!\n"}]
+    )
+    run_worker()
+
+    html = change_page(admin_client, failed)
+
+    assert "ValueError: no" in html
+    assert "Earlier!" in html
+    assert "earlier errors" in html.lower()

@@ -182,6 +182,7 @@ def test_list_fits_at_1280px_with_the_sidebar_open(live_server: LiveServer) -> N
         assert page.locator("#nav-sidebar").is_visible()
         columns = page.evaluate(COLUMNS_JS)
         assert [name for name, _fits in columns] == [
+            "",  # The action's checkboxes: "Retry".
             "ID",
             "STATUS",
             "TASK",
@@ -195,13 +196,15 @@ def test_list_fits_at_1280px_with_the_sidebar_open(live_server: LiveServer) -> N
         assert page.evaluate(READABLE_JS, ["#result_list", "card declined"]) == "ok"
 
 
-def test_no_control_adds_changes_or_deletes_a_task(live_server: LiveServer) -> None:
+def test_no_control_adds_changes_or_deletes_a_task_and_the_one_action_retries(
+    live_server: LiveServer,
+) -> None:
     failed, _succeeded = tasks_of_a_bad_night()
 
     with admin_page(live_server) as page:
         open_admin(page, live_server, reverse(CHANGELIST))
-        list_controls = page.locator(f"#content :is({CONTROLS}), #content select[name=action]")
-        list_count = list_controls.count()
+        list_count = page.locator(f"#content :is({CONTROLS})").count()
+        actions = page.locator("#content select[name=action] option").all_inner_texts()
         open_admin(page, live_server, reverse(CHANGE, args=[failed.id]))
         page_controls = page.locator(
             f"#content :is({CONTROLS}), #content-main form :is(input, button, select,"
@@ -210,3 +213,4 @@ def test_no_control_adds_changes_or_deletes_a_task(live_server: LiveServer) -> N
         page_count = page_controls.count()
 
     assert (list_count, page_count) == (0, 0)
+    assert actions[1:] == ["Retry selected failed tasks"]  # After the blank choice.

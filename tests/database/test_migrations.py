@@ -2,10 +2,12 @@
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from django_tasks import TaskResultStatus
@@ -123,3 +125,61 @@ def test_the_claim_query_uses_the_ready_indexes(queues: tuple[str, ...] | None) 
         plan = " ".join(str(line) for line in cursor.fetchall())
     expected = "django_tasks_ready_idx" if queues is None else "django_tasks_queue_ready_idx"
     assert expected in plan
+
+
+def model_at(migration: str) -> Any:
+    """The task model as it was after `migration` (of this app)."""
+    state = MigrationExecutor(connection).loader.project_state(
+        [("django_tasks_database", migration)]
+    )
+    return state.apps.get_model("django_tasks_database", "DBTaskResult")
+
+
+def test_the_errors_migration_moves_a_rows_error_into_its_list_and_back() -> None:
+    call_command("migrate", "django_tasks_database", "0005", verbosity=0)
+    try:
+        old = model_at("0005_dbschedule")
+        now = timezone.now()
+        row = {"backend_name": "database", "enqueued_at": now, "available_at": now}
+        failed = old.objects.create(
+            **row,
+            task_path="tests.db_tasks.fail",
+            status="FAILED",
+            worker_ids=["w-1"],
+            exception_class_path="builtins.ValueError",
+            traceback="Traceback (most recent call last):\nValueError: no\n",
+        )
+        succeeded = old.objects.create(**row, task_path="tests.db_tasks.add", status="SUCCESSFUL")
+
+        call_command("migrate", "django_tasks_database", "0006", verbosity=0)
+        assert postgresql_objects() == EXPECTED_OBJECTS
+
+        assert DBTaskResult.objects.get(pk=failed.pk).errors == [
+            {
+                "exception_class_path": "builtins.ValueError",
+                "traceback": "Traceback (most recent call last):\nValueError: no\n",
+            }
+        ]
+        assert DBTaskResult.objects.get(pk=succeeded.pk).errors == []
+        [error] = db_tasks.fail.get_result(str(failed.pk)).errors
+        assert error.exception_class is ValueError
+
+        DBTaskResult.objects.filter(pk=failed.pk).update(
+            errors=[
+                {"exception_class_path": "builtins.ValueError", "traceback": "first\n"},
+                {"exception_class_path": "builtins.KeyError", "traceback": "latest\n"},
+            ]
+        )
+        call_command("migrate", "django_tasks_database", "0005", verbosity=0)
+        assert postgresql_objects() == EXPECTED_OBJECTS
+
+        back = model_at("0005_dbschedule")
+        assert back.objects.values_list("exception_class_path", "traceback").get(pk=failed.pk) == (
+            "builtins.KeyError",
+            "latest\n",
+        )
+        assert back.objects.values_list("exception_class_path", "traceback").get(
+            pk=succeeded.pk
+        ) == ("", "")
+    finally:
+        call_command("migrate", "django_tasks_database", verbosity=0)

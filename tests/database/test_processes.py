@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from django_tasks import TaskResultStatus
+from django_tasks.exceptions import WorkerLost
 
 from .. import db_tasks
 from .support import WorkerProcess, row_of, store_raw_json, wait_for
@@ -81,8 +82,11 @@ def test_a_second_signal_fails_the_current_task_and_the_worker_exits_1(
     assert worker.wait() == 1, worker.output
     row = row_of(running)
     assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path == "django_tasks.backends.database.exceptions.WorkerInterrupted"
-    assert "time.sleep(seconds)" in row.traceback  # Where the task was when it stopped.
+    [error] = row.errors
+    assert error["exception_class_path"] == (
+        "django_tasks.backends.database.exceptions.WorkerInterrupted"
+    )
+    assert "time.sleep(seconds)" in error["traceback"]  # Where the task was when it stopped.
 
 
 def test_an_idle_worker_exits_0_at_once_on_a_signal(start_worker: StartWorker) -> None:
@@ -115,6 +119,26 @@ def test_the_task_of_a_killed_worker_runs_again_on_another(
     assert rerun.return_value == 2
     assert rerun.worker_ids == ["doomed", "survivor"]
     assert [error.exception_class.__name__ for error in rerun.errors] == ["WorkerLost"]
+
+
+def test_the_task_of_a_killed_worker_fails_if_that_was_its_last_attempt(
+    start_worker: StartWorker, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    result = db_tasks.touch_then_sleep.enqueue(str(marker), 600)  # max_attempts=1
+    options = {"WORKER_TIMEOUT": 1}
+    doomed = start_worker("--worker-id", "doomed", options=options)
+    wait_for(marker.exists, "the attempt to start")
+
+    doomed.kill()
+    start_worker("--worker-id", "survivor", options=options)
+    wait_for(lambda: status_of(result) == TaskResultStatus.FAILED, "the lost task to fail")
+
+    lost = db_tasks.touch_then_sleep.get_result(result.id)
+    assert lost.worker_ids == ["doomed"]
+    [error] = lost.errors
+    assert error.exception_class is WorkerLost
+    assert "That was attempt 1 of 1 (max_attempts)" in error.traceback
 
 
 def test_with_on_worker_lost_fail_the_task_of_a_killed_worker_fails(

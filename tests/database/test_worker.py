@@ -24,7 +24,7 @@ from django_tasks.serialization import MAX_JSON_DEPTH
 from django_tasks.signals import task_finished, task_started
 
 from .. import db_tasks
-from .support import row_of, run_worker, store_raw_json
+from .support import make_running, reclaim_stale, row_of, run_worker, store_raw_json
 
 pytestmark = pytest.mark.django_db
 
@@ -323,7 +323,7 @@ def test_a_second_signal_before_the_task_runs_fails_it_without_running_it() -> N
 
     row = row_of(result)
     assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path.endswith("WorkerInterrupted")
+    assert row.errors[-1]["exception_class_path"].endswith("WorkerInterrupted")
     assert row.return_value is None
 
 
@@ -386,8 +386,8 @@ def test_a_row_that_cannot_run_fails_with_a_clear_error_and_the_worker_goes_on(
 
     row = row_of(broken)
     assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path == "django_tasks.exceptions.InvalidTask"
-    assert message in row.traceback
+    assert row.errors[-1]["exception_class_path"] == "django_tasks.exceptions.InvalidTask"
+    assert message in row.errors[-1]["traceback"]
     assert row.finished_at is not None
     assert worker.tasks_run == 2
     assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
@@ -413,7 +413,7 @@ def test_a_row_whose_arguments_are_not_json_fails_and_the_worker_goes_on() -> No
 
     row = row_of(broken)
     assert row.status == TaskResultStatus.FAILED
-    assert "not a JSON list" in row.traceback
+    assert "not a JSON list" in row.errors[-1]["traceback"]
     assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
 
 
@@ -429,8 +429,8 @@ def test_a_row_whose_args_nest_10000_deep_fails_readably_and_the_worker_goes_on(
 
     row = row_of(broken)
     assert row.status == TaskResultStatus.FAILED
-    assert row.exception_class_path == "django_tasks.exceptions.InvalidTask"
-    assert "20000 characters of text that do not decode as JSON" in row.traceback
+    assert row.errors[-1]["exception_class_path"] == "django_tasks.exceptions.InvalidTask"
+    assert "20000 characters of text that do not decode as JSON" in row.errors[-1]["traceback"]
     assert worker.tasks_run == 2
     assert row_of(fine).status == TaskResultStatus.SUCCESSFUL
 
@@ -443,7 +443,7 @@ def test_a_row_whose_kwargs_nest_past_the_limit_fails_readably() -> None:
 
     row = row_of(broken)
     assert row.status == TaskResultStatus.FAILED
-    assert "nests lists and dicts more than 30 levels" in row.traceback
+    assert "nests lists and dicts more than 30 levels" in row.errors[-1]["traceback"]
 
 
 def test_the_result_of_a_row_whose_args_nest_10000_deep_reads_as_an_invalid_task() -> None:
@@ -485,24 +485,11 @@ def test_a_row_naming_a_module_that_is_not_loaded_fails_without_importing_it() -
 
     row = row_of(broken)
     assert row.status == TaskResultStatus.FAILED
-    assert "is not a declared task" in row.traceback
+    assert "is not a declared task" in row.errors[-1]["traceback"]
     assert "tests.late_tasks" not in sys.modules
 
 
 # --- lost workers and leases -----------------------------------------------------
-
-
-def make_running(result: TaskResult[Any], *, worker_id: str, lease_expires_in: timedelta) -> None:
-    """Put a task in the state a worker leaves it in while running it."""
-    now = timezone.now()
-    DBTaskResult.objects.filter(pk=result.id).update(
-        status=TaskResultStatus.RUNNING,
-        claimed_by=worker_id,
-        worker_ids=[worker_id],
-        started_at=now,
-        last_attempted_at=now,
-        lease_expires_at=now + lease_expires_in,
-    )
 
 
 def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() -> None:
@@ -694,7 +681,7 @@ def test_on_sqlite_a_locked_database_is_retried_at_once_not_after_the_interval(
 @pytest.mark.django_db(transaction=True)
 def test_lost_tasks_are_looked_for_between_tasks_too(settings: Settings) -> None:
     only_the_database_backend(settings, {"WORKER_TIMEOUT": 0.2})
-    lost = db_tasks.add.enqueue(1, 2)
+    lost = db_tasks.attempt_info.enqueue()
     make_running(lost, worker_id="lost-worker", lease_expires_in=timedelta(minutes=1))
     slow = db_tasks.watch_lease.using(priority=1).enqueue(0.3)
 
@@ -735,9 +722,9 @@ def test_the_manager_lists_ready_running_and_finished_tasks() -> None:
 def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
     # The claim returns some columns and fills in the ones it set itself: all of them
     # must agree with the row, for the first claim and for one made with an outcome.
-    retried = db_tasks.add.enqueue(1, 2)
+    retried = db_tasks.attempt_info.enqueue()
     make_running(retried, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
-    DBTaskResult.objects.reclaim_stale("database", fail=False)
+    reclaim_stale()
     deferred = db_tasks.add.using(
         priority=-5, run_after=timezone.now() - timedelta(minutes=1)
     ).enqueue(3, 4)
@@ -769,7 +756,7 @@ def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
         "lease_expires_at": first.lease_expires_at,
     }
     assert first.worker_ids == ["lost-worker", "w-1"]
-    assert first.exception_class_path.endswith("WorkerLost")
+    assert first.errors[-1]["exception_class_path"].endswith("WorkerLost")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,7 +1,8 @@
 """
 The read-only admin of the task table, laid out for an operator: the list fits a laptop
 screen with the navigation sidebar open, and a task's page shows its error first, in
-full, and its arguments against the task's parameter names.
+full, and its arguments against the task's parameter names. The one thing it changes:
+"Retry" runs selected FAILED tasks again.
 """
 
 import inspect
@@ -11,22 +12,24 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ...base import TaskResultStatus
 from ...exceptions import InvalidTask
 from ...execution import resolve_task
 from . import schedule_admin as schedule_admin  # Periodic schedules have an admin of their own.
+from .backend import stored_errors_of
 from .models import DBTaskResult
+from .records import StoredError
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[DBTaskResult]
@@ -97,7 +100,10 @@ class FinishedFilter(_RecentFilter):
 
 @admin.register(DBTaskResult)
 class DBTaskResultAdmin(ModelAdmin):
-    """Read-only: results are written by enqueue and by workers, never by hand."""
+    """
+    Read-only: results are written by enqueue and by workers, never by hand. Users with
+    the change permission may only retry FAILED tasks (the "Retry" action).
+    """
 
     list_display = (
         "short_id",
@@ -114,12 +120,14 @@ class DBTaskResultAdmin(ModelAdmin):
     search_fields = ("task_path", "queue_name")
     search_help_text = _("A task path, a queue, or a task id (in full or its first characters).")
     ordering = ("-enqueued_at",)
+    actions = ("retry",)
     # Without change permission every field is shown read-only; these are the methods.
     readonly_fields = (
         "status_badge",
         "attempts",
         "error_summary",
         "formatted_traceback",
+        "earlier_errors",
         "formatted_arguments",
         "formatted_return_value",
         "enqueued_at_full",
@@ -139,10 +147,19 @@ class DBTaskResultAdmin(ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: DBTaskResult | None = None) -> bool:
-        return False
+        # A task's page stays read-only (obj); the list's actions ask with obj=None.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: DBTaskResult | None = None) -> bool:
         return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # A list to view, even for those who may retry tasks (whom Django would ask to
+        # "change" them).
+        title = gettext("Select %s to view") % self.opts.verbose_name
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     # The options of a fieldset are Any: django-stubs names their TypedDict privately.
     def get_fieldsets(
@@ -158,8 +175,10 @@ class DBTaskResultAdmin(ModelAdmin):
             ("queue_name", "backend_name", "priority"),
         )
         fieldsets: list[tuple[str | None, Any]] = [(None, {"fields": summary})]
-        if obj.exception_class_path or obj.traceback:
-            error = ("error_summary", "formatted_traceback")
+        errors = stored_errors_of(obj)
+        if errors:
+            error = ["error_summary", "formatted_traceback"]
+            error += ["earlier_errors"] if len(errors) > 1 else []
             fieldsets.append((gettext("Error"), {"fields": error}))
         if _status(obj) is TaskResultStatus.SUCCESSFUL:
             fieldsets.append((gettext("Result"), {"fields": ("formatted_return_value",)}))
@@ -182,6 +201,34 @@ class DBTaskResultAdmin(ModelAdmin):
         if id_match is not None:
             found = found | queryset.filter(id_match)
         return found, may_have_duplicates
+
+    @admin.action(description=_("Retry selected failed tasks"), permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[DBTaskResult]) -> None:
+        """A new attempt of each FAILED task, due now; its errors and attempts are kept."""
+        selected = list(queryset.values_list("pk", "status"))
+        failed = [pk for pk, status in selected if status == TaskResultStatus.FAILED]
+        retried = DBTaskResult.objects.retry(failed)
+        if retried:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d task will run again.", "%(count)d tasks will run again.", retried
+                )
+                % {"count": retried},
+                messages.SUCCESS,
+            )
+        if len(selected) > retried:
+            left = len(selected) - retried
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected task was not retried: only FAILED tasks can be.",
+                    "%(count)d selected tasks were not retried: only FAILED tasks can be.",
+                    left,
+                )
+                % {"count": left},
+                messages.WARNING,
+            )
 
     # --- the list -----------------------------------------------------------------
 
@@ -266,7 +313,23 @@ class DBTaskResultAdmin(ModelAdmin):
 
     @admin.display(description=_("traceback"))
     def formatted_traceback(self, obj: DBTaskResult) -> SafeString:
-        return format_html('<pre class="dt-pre dt-traceback">{}</pre>', obj.traceback)
+        errors = stored_errors_of(obj)
+        traceback = errors[-1]["traceback"] if errors else ""
+        return format_html('<pre class="dt-pre dt-traceback">{}</pre>', traceback)
+
+    @admin.display(description=_("earlier errors"))
+    def earlier_errors(self, obj: DBTaskResult) -> SafeString:
+        """The errors of the attempts before the latest, latest first, folded."""
+        errors = stored_errors_of(obj)[:-1]
+        return format_html_join(
+            "",
+            '<details class="dt-fold"><summary>{} {}: <span class="dt-error">{}</span>'
+            '</summary><pre class="dt-pre dt-traceback">{}</pre></details>',
+            (
+                (gettext("Error"), number, _summary_of(error), error["traceback"])
+                for number, error in reversed(list(enumerate(errors, start=1)))
+            ),
+        )
 
     @admin.display(description=_("arguments"))
     def formatted_arguments(self, obj: DBTaskResult) -> SafeString:
@@ -347,9 +410,15 @@ def _id_lookup(search_term: str) -> Q | None:
 
 
 def _error_summary(obj: DBTaskResult) -> str:
+    """The line of the latest traceback that names the exception and its message."""
+    errors = stored_errors_of(obj)
+    return _summary_of(errors[-1]) if errors else ""
+
+
+def _summary_of(error: StoredError) -> str:
     """The line of the traceback that names the exception and its message."""
-    lines = [line for line in obj.traceback.splitlines() if line.strip()]
-    path = obj.exception_class_path
+    lines = [line for line in error["traceback"].splitlines() if line.strip()]
+    path = error["exception_class_path"]
     if path:
         names = (path, path.rpartition(".")[2])  # Builtins are shown by bare name.
         for line in reversed(lines):

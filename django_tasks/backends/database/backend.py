@@ -20,12 +20,14 @@ from django.core.checks import Error as CheckError
 from django.db import router
 from django.utils import timezone
 
+from ...backoff import delay_seconds
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
-from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
+from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist, WorkerLost
 from ...execution import resolve_task
 from ...signals import task_enqueued
+from ...utils import get_module_path
 from ..base import BaseTaskBackend
-from .records import MAX_NAME_LENGTH, NewTask, Outcome
+from .records import MAX_NAME_LENGTH, NewTask, Outcome, StaleTask, StoredError
 
 if TYPE_CHECKING:
     from .models import DBTaskResult
@@ -35,6 +37,7 @@ T = TypeVar("T")
 APP_NAME = "django_tasks.backends.database"
 ON_WORKER_LOST_CHOICES = ("retry", "fail")
 DEFAULT_WORKER_TIMEOUT = 60.0
+WORKER_LOST_PATH = get_module_path(WorkerLost)
 
 
 class DatabaseBackend(BaseTaskBackend):
@@ -45,6 +48,7 @@ class DatabaseBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
     runs_schedules = True
+    supports_retries = True
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)
@@ -121,6 +125,14 @@ class DatabaseBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(result_id) from None
         return result_from_row(row)
 
+    def reclaim_lost_tasks(self) -> list[StaleTask]:
+        """Take back the tasks of workers that let their lease expire (see lost_outcome)."""
+        from .models import DBTaskResult
+
+        return DBTaskResult.objects.reclaim_stale(
+            self.alias, lambda row, now: lost_outcome(row, self, now)
+        )
+
     def check(self, **kwargs: Any) -> Iterable[CheckMessage]:
         yield from super().check(**kwargs)
         if not apps.is_installed(APP_NAME):
@@ -160,6 +172,12 @@ def result_from_row(row: DBTaskResult) -> TaskResult[Any]:
             f"Task result {row.id} is corrupt: its kwargs column holds {_shown(row.kwargs)}, "
             "not a JSON object."
         )
+    errors = _stored_errors(row.errors)
+    if errors is None:
+        raise InvalidTask(
+            f"Task result {row.id} is corrupt: its errors column holds {_shown(row.errors)}, "
+            "not a JSON list of errors."
+        )
     task = _task_of(row)
     try:
         result: TaskResult[Any] = TaskResult(
@@ -173,11 +191,7 @@ def result_from_row(row: DBTaskResult) -> TaskResult[Any]:
             args=args,
             kwargs=kwargs,
             backend=row.backend_name,
-            errors=[
-                TaskError(exception_class_path=row.exception_class_path, traceback=row.traceback)
-            ]
-            if row.exception_class_path
-            else [],
+            errors=errors,
             worker_ids=[str(worker_id) for worker_id in _json_list(row.worker_ids) or []],
         )
     except TypeError as e:  # Arguments beyond the JSON boundary (nested too deep, say).
@@ -199,17 +213,104 @@ def _shown(value: object) -> str:
 
 
 def outcome_of(result: TaskResult[Any]) -> Outcome:
-    """What to store for a result that run_task has just finished."""
-    failed = result.status == TaskResultStatus.FAILED
-    error = result.errors[-1] if failed and result.errors else None
+    """
+    What to store for a result that run_task has just dealt with: SUCCESSFUL, FAILED, or
+    READY (failed, and due again at its task's run_after).
+    """
+    status = TaskResultStatus(result.status)
+    succeeded = status == TaskResultStatus.SUCCESSFUL
     return Outcome(
         id=uuid.UUID(result.id),
-        status=TaskResultStatus(result.status),
+        status=status,
         finished_at=result.finished_at or timezone.now(),
-        return_value=None if failed else result.return_value,
-        exception_class_path=error.exception_class_path if error else "",
-        traceback=error.traceback if error else "",
+        return_value=result.return_value if succeeded else None,
+        errors=None if succeeded else [_error_of(error) for error in result.errors],
+        retry_at=(result.task.run_after or timezone.now())
+        if status == TaskResultStatus.READY
+        else None,
     )
+
+
+def failed_outcome(row: DBTaskResult, error: TaskError, now: datetime) -> Outcome:
+    """The row's attempt FAILED with `error`, added to the errors it holds."""
+    return Outcome(
+        id=row.id,
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        errors=[*stored_errors_of(row), _error_of(error)],
+    )
+
+
+def lost_outcome(row: DBTaskResult, backend: DatabaseBackend, now: datetime) -> Outcome:
+    """
+    What becomes of a RUNNING task whose worker let its lease expire. That attempt
+    failed with WorkerLost, and counts (as on RQ, see rq.fail_lost_job): the task is
+    READY again after the backoff's delay for that error if ON_WORKER_LOST is "retry",
+    attempts are left and the backoff gives a delay; else FAILED, the reason told in
+    the error.
+    """
+    lost = WorkerLost(
+        f"Worker {row.claimed_by or '?'} stopped renewing its lease on this task (it was "
+        "killed, crashed or lost the database) and the lease expired."
+    )
+    retry_in: float | None = None
+    if backend.fail_lost_tasks:
+        then = "The task was marked FAILED (ON_WORKER_LOST is 'fail')."
+    else:
+        try:
+            result = result_from_row(row)
+            policy = backend.attempt_policy(result.task)
+            if result.attempts >= policy.max_attempts:
+                then = (
+                    f"That was attempt {result.attempts} of {policy.max_attempts} "
+                    "(max_attempts): the task was marked FAILED."
+                )
+            else:
+                retry_in = delay_seconds(policy.backoff(lost, result))
+                then = (
+                    "Its backoff gives no delay for this error: the task was marked FAILED."
+                    if retry_in is None
+                    else "The task was made READY to run again."
+                )
+        except Exception as e:  # A row that names no task here, or a backoff that fails.
+            then = f"The task was marked FAILED: {get_module_path(type(e))}: {e}"
+    error = TaskError(
+        exception_class_path=WORKER_LOST_PATH, traceback=f"{WORKER_LOST_PATH}: {lost} {then}\n"
+    )
+    if retry_in is None:
+        return failed_outcome(row, error, now)
+    return Outcome(
+        id=row.id,
+        status=TaskResultStatus.READY,
+        finished_at=now,
+        errors=[*stored_errors_of(row), _error_of(error)],
+        retry_at=now + timedelta(seconds=retry_in),
+    )
+
+
+def stored_errors_of(row: DBTaskResult) -> list[StoredError]:
+    """The row's errors, for a failure to add to; of a corrupt column, what can be read."""
+    return [_error_of(error) for error in _stored_errors(row.errors, skip_corrupt=True) or []]
+
+
+def _stored_errors(value: object, *, skip_corrupt: bool = False) -> list[TaskError] | None:
+    """The TaskErrors of an errors column; None if it holds anything else."""
+    if not isinstance(value, list):
+        return None
+    errors: list[TaskError] = []
+    for entry in cast(list[object], value):
+        fields = _json_object(entry)
+        path = fields.get("exception_class_path") if fields else None
+        traceback = fields.get("traceback") if fields else None
+        if isinstance(path, str) and isinstance(traceback, str):
+            errors.append(TaskError(exception_class_path=path, traceback=traceback))
+        elif not skip_corrupt:
+            return None
+    return errors
+
+
+def _error_of(error: TaskError) -> StoredError:
+    return {"exception_class_path": error.exception_class_path, "traceback": error.traceback}
 
 
 def _task_of(row: DBTaskResult) -> Task[..., Any]:

@@ -8,17 +8,16 @@ DBSchedule holds each periodic schedule's last tick (see scheduler.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
-from django.db.models import Q, Value
-from django.db.models.functions import Concat
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,12 +28,8 @@ from ...base import (
     TASK_MIN_PRIORITY,
     TaskResultStatus,
 )
-from ...utils import get_module_path
-from .exceptions import WorkerLost
 from .records import MAX_NAME_LENGTH, Claimant, NewTask, Outcome, StaleTask
 from .sql import CLAIM_ORDER, Statements, statements_for, write_transaction
-
-WORKER_LOST_PATH = get_module_path(WorkerLost)
 
 FINISHED_STATUSES = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
 
@@ -120,12 +115,16 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         return renewed == 1
 
     def reclaim_stale(
-        self, backend_name: str, *, fail: bool, now: datetime | None = None
+        self,
+        backend_name: str,
+        decide: Callable[[DBTaskResult, datetime], Outcome],
+        now: datetime | None = None,
     ) -> list[StaleTask]:
         """
-        Take back RUNNING tasks whose worker let the lease expire: make them READY to
-        run again, or FAILED if `fail`, recording WorkerLost as the attempt's error.
-        Returns the tasks taken back.
+        Take back RUNNING tasks whose worker let the lease expire: store, as that
+        attempt's outcome, what `decide` makes of the row (READY to run again, or FAILED,
+        with WorkerLost as the attempt's error: see backend.lost_outcome). Returns the
+        tasks taken back.
         """
         now = now or timezone.now()
         using = self._write_db()
@@ -140,42 +139,56 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         )
         if not stale.exists():  # The usual case, and no lock taken for it.
             return []
-        then = (
-            "The task was marked FAILED (ON_WORKER_LOST is 'fail')."
-            if fail
-            else "The task was made READY to run again."
-        )
-        changes: dict[str, Any] = {
-            # First: MySQL assigns in order, and this reads claimed_by before it is cleared.
-            "traceback": Concat(
-                Value(f"{WORKER_LOST_PATH}: Worker "),
-                "claimed_by",
-                Value(
-                    " stopped renewing its lease on this task (it was killed, crashed or "
-                    f"lost the database) and the lease expired. {then}\n"
-                ),
-                output_field=models.TextField(),
-            ),
-            "exception_class_path": WORKER_LOST_PATH,
-            "status": TaskResultStatus.FAILED if fail else TaskResultStatus.READY,
-            "claimed_by": "",
-            "lease_expires_at": None,
-        }
-        if fail:
-            changes["finished_at"] = now
+        sql = statements_for(using, self.model)
+        found: list[StaleTask] = []
         with write_transaction(using):
             # Locked, so that none of them is finished between the SELECT and the UPDATE.
             locked = stale
             if connections[using].features.has_select_for_update_skip_locked:
                 locked = stale.select_for_update(skip_locked=True)
-            found = [
-                StaleTask(id=id, task_path=task_path, worker_id=worker_id)
-                for id, task_path, worker_id in locked.values_list("id", "task_path", "claimed_by")
-            ]
-            stale.filter(pk__in=[task.id for task in found]).update(**changes)
+            for row in locked:
+                outcome = decide(row, now)
+                # Finished on behalf of the worker that lost it (one UPDATE each: lost
+                # workers are rare, and each task's outcome is its own).
+                lost_by = Claimant(
+                    worker_id=row.claimed_by,
+                    backend_name=backend_name,
+                    queue_names=None,
+                    lease=timedelta(0),
+                )
+                with sql.cursor() as cursor:
+                    cursor.execute(sql.finish(outcome), sql.finish_params(outcome, lost_by))
+                found.append(
+                    StaleTask(
+                        id=row.id,
+                        task_path=row.task_path,
+                        worker_id=row.claimed_by,
+                        outcome=outcome,
+                    )
+                )
         return found
 
     # --- housekeeping ---------------------------------------------------------------
+
+    def retry(self, ids: Collection[uuid.UUID], now: datetime | None = None) -> int:
+        """
+        Make these tasks, those of them that are FAILED, READY and due now: the next claim
+        is a new attempt, recorded as such (its errors and worker ids are kept). Returns
+        how many.
+        """
+        now = now or timezone.now()
+        return (
+            self.get_queryset()
+            .using(self._write_db())
+            .filter(pk__in=list(ids), status=TaskResultStatus.FAILED)
+            .update(
+                status=TaskResultStatus.READY,
+                run_after=now,
+                available_at=now,
+                finished_at=None,
+                return_value=None,
+            )
+        )
 
     def prune(
         self,
@@ -260,8 +273,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 sql.FINISH_AND_CLAIM, sql.finish_and_claim_params(outcome, claimant, now)
             )
             [(finished, *claimed)] = cursor.fetchall()
+            names = sql.claim_returns(cursor)
         nothing_claimed = claimed[0] is None  # The id.
-        return finished == 1, None if nothing_claimed else sql.claimed(claimed, claimant, now)
+        if nothing_claimed:
+            return finished == 1, None
+        return finished == 1, sql.claimed(names, claimed, claimant, now)
 
 
 class StatusIndex(models.Index):
@@ -373,11 +389,8 @@ class DBTaskResult(models.Model):
     return_value: StoredJSONField = StoredJSONField(
         _("return value"), null=True, blank=True, default=None
     )
-    # The error of the latest failed attempt.
-    exception_class_path: models.TextField[str, str] = models.TextField(
-        _("exception class path"), blank=True, default=""
-    )
-    traceback: models.TextField[str, str] = models.TextField(_("traceback"), blank=True, default="")
+    # One error per failed attempt, oldest first: {"exception_class_path", "traceback"}.
+    errors: StoredJSONField = StoredJSONField(_("errors"), default=list, blank=True)
 
     objects = DBTaskResultManager()
 

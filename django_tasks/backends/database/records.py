@@ -26,17 +26,27 @@ class Claimant:
     lease: timedelta
 
 
+# One stored error: {"exception_class_path": ..., "traceback": ...}, as a TaskError's fields.
+StoredError = dict[str, str]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """How one attempt at a claimed task ended."""
 
     id: uuid.UUID
-    status: TaskResultStatus  # SUCCESSFUL or FAILED
-    finished_at: datetime
+    # SUCCESSFUL, FAILED, or READY: failed, to be retried at `retry_at`.
+    status: TaskResultStatus
+    finished_at: datetime  # When the attempt ended (the row's finished_at unless READY).
     return_value: Any = None
-    # The error, if it FAILED. (A success leaves the error of an earlier attempt.)
-    exception_class_path: str = ""
-    traceback: str = ""
+    # Every attempt's error, oldest first, if this one failed; None (a success) leaves
+    # the row's.
+    errors: list[StoredError] | None = None
+    retry_at: datetime | None = None  # When the next attempt is due, if READY.
+
+    @property
+    def finished(self) -> bool:
+        return self.status != TaskResultStatus.READY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,3 +69,4 @@ class StaleTask:
     id: uuid.UUID
     task_path: str
     worker_id: str  # The worker that lost it.
+    outcome: Outcome  # What became of it: READY again, or FAILED.

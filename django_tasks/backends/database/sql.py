@@ -48,6 +48,13 @@ class Statements:
         "run_after",
         "available_at",
     )
+    # What every other column of a new task holds, as SQL (the rest take their NULL).
+    INSERTED_CONSTANTS = (
+        ("status", "'READY'"),
+        ("worker_ids", "'[]'"),
+        ("claimed_by", "''"),
+        ("errors", "'[]'"),
+    )
 
     def __init__(self, connection: BaseDatabaseWrapper, model: type[DBTaskResult]) -> None:
         features = connection.features
@@ -83,7 +90,12 @@ class Statements:
         if self.postgresql:
             self.insert_chunk = 50_000  # Ten array parameters, whatever the rows.
         one_row = ", ".join(["%s"] * len(self.INSERTED))
-        self._insert_row = f"({one_row}, 'READY', '[]', '', '', '')"
+        constants = ", ".join(value for _name, value in self.INSERTED_CONSTANTS)
+        self._insert_row = f"({one_row}, {constants})"
+        self._insert_constants = constants
+        self._finish: dict[tuple[bool, bool], str] = {}
+        # The columns the PostgreSQL function returns, as it names them (see claimed()).
+        self._claim_returns: tuple[str, ...] | None = None
         # MariaDB checks every CHECK constraint of a row it updates, the JSON_VALID of
         # columns the UPDATE does not touch included: a row whose args another program
         # stored past that check (too deep, say) could then never be claimed or failed,
@@ -151,30 +163,23 @@ class Statements:
             self.connection.alias, self.columns, [values[name] for name in self.columns]
         )
 
-    # What a PostgreSQL claim returns, after whether the outcome was stored: every
-    # column but those the claim itself sets to values the claimant knows (see claimed()).
-    CLAIM_RETURNS = (
-        "id",
-        "task_path",
-        "queue_name",
-        "priority",
-        "args",
-        "kwargs",
-        "enqueued_at",
-        "run_after",
-        "available_at",
-        "started_at",
-        "finished_at",
-        "worker_ids",
-        "return_value",
-        "exception_class_path",
-        "traceback",
-    )
+    def claim_returns(self, cursor: CursorWrapper) -> tuple[str, ...]:
+        """
+        The columns of a claim by the PostgreSQL function, after whether the outcome was
+        stored, as it names them: every column but those the claim itself sets to values
+        the claimant knows (see claimed()). Read once from the function's own answer.
+        """
+        if self._claim_returns is None:
+            description = cursor.description or ()
+            self._claim_returns = tuple(column.name for column in description[1:])
+        return self._claim_returns
 
-    def claimed(self, row: Sequence[Any], claimant: Claimant, now: datetime) -> DBTaskResult:
+    def claimed(
+        self, names: tuple[str, ...], row: Sequence[Any], claimant: Claimant, now: datetime
+    ) -> DBTaskResult:
         """The task the PostgreSQL function claimed, with what finish_and_claim_params() gave it."""
         return self.model_from_row(
-            self.CLAIM_RETURNS,
+            names,
             row,
             {
                 "status": TaskResultStatus.RUNNING.value,
@@ -203,16 +208,14 @@ class Statements:
 
     def insert(self, rows: int) -> str:
         columns = ", ".join(self.INSERTED)
-        into = (
-            f"INSERT INTO {self.table} ({columns}, status, worker_ids, claimed_by, "
-            "exception_class_path, traceback)"
-        )
+        constant_columns = ", ".join(name for name, _value in self.INSERTED_CONSTANTS)
+        into = f"INSERT INTO {self.table} ({columns}, {constant_columns})"
         if self.postgresql and rows > 1:
             # One array per column, not one placeholder per value: psycopg would spend
             # longer splitting a query of thousands of placeholders than PostgreSQL
             # takes to insert the rows.
             arrays = ", ".join(f"%s::{kind}[]" for kind in self.PG_ARRAY_TYPES)
-            return f"{into} SELECT *, 'READY', '[]', '', '', '' FROM unnest({arrays})"
+            return f"{into} SELECT *, {self._insert_constants} FROM unnest({arrays})"
         return f"{into} VALUES {', '.join([self._insert_row] * rows)}"
 
     # The types of the INSERTED columns, for unnest().
@@ -287,25 +290,35 @@ class Statements:
             self.prep("id", row.id),
         ]
 
-    # PostgreSQL stores an outcome and claims the next task in one call.
+    # The arguments of the PostgreSQL function that stores an outcome and claims the next
+    # task in one call (see migration 0005): the outcome's, then the claimant's.
+    FINISH_ARGUMENTS = (
+        "finish_id",
+        "finish_status",
+        "finish_at",
+        "finish_return_value",
+        "finish_errors",
+        "finish_retry_at",
+    )
+    CLAIM_ARGUMENTS = ("worker", "backend", "queues", "claim_at", "lease_until")
     FINISH_AND_CLAIM = (
-        f"SELECT * FROM django_tasks_database_finish_and_claim({', '.join(['%s'] * 11)})"
+        "SELECT * FROM django_tasks_database_finish_and_claim("
+        f"{', '.join(['%s'] * (len(FINISH_ARGUMENTS) + len(CLAIM_ARGUMENTS)))})"
     )
 
     def finish_and_claim_params(
         self, outcome: Outcome | None, claimant: Claimant, now: datetime
     ) -> list[Any]:
-        """The arguments of the function, in order (see migration 0004)."""
-        finish: list[Any] = [None] * 6
+        """The arguments of the function, in order (FINISH_ARGUMENTS, CLAIM_ARGUMENTS)."""
+        finish: list[Any] = [None] * len(self.FINISH_ARGUMENTS)
         if outcome is not None:
-            failed = outcome.status == TaskResultStatus.FAILED
             finish = [
                 outcome.id,
                 str(outcome.status),
-                outcome.finished_at,
+                outcome.finished_at if outcome.finished else None,
                 self.prep("return_value", outcome.return_value),
-                outcome.exception_class_path if failed else None,
-                outcome.traceback if failed else None,
+                None if outcome.errors is None else self.prep("errors", outcome.errors),
+                outcome.retry_at,  # NULL keeps the row's due time.
             ]
         return [
             *finish,
@@ -317,25 +330,37 @@ class Statements:
         ]
 
     def finish(self, outcome: Outcome) -> str:
-        error = ""
-        if outcome.status == TaskResultStatus.FAILED:
-            error = "exception_class_path = %s, traceback = %s, "
-        return (
-            f"{self._unchecked}UPDATE {self.table} SET status = %s, finished_at = %s, "
-            f"return_value = %s, "
-            f"{error}claimed_by = '', lease_expires_at = NULL "
-            "WHERE id = %s AND status = 'RUNNING' AND claimed_by = %s AND backend_name = %s"
-        )
+        """
+        Store the outcome of the claimant's attempt, if it still holds the task. A failure
+        writes the whole list of errors: the claimant read it with the claim, and nobody
+        else writes the row while it holds it.
+        """
+        shape = (outcome.errors is not None, outcome.retry_at is not None)
+        statement = self._finish.get(shape)
+        if statement is None:
+            errors = "errors = %s, " if shape[0] else ""
+            due = "available_at = %s, run_after = %s, " if shape[1] else ""
+            statement = self._finish[shape] = (
+                f"{self._unchecked}UPDATE {self.table} SET status = %s, finished_at = %s, "
+                f"return_value = %s, {errors}{due}claimed_by = '', lease_expires_at = NULL "
+                "WHERE id = %s AND status = 'RUNNING' AND claimed_by = %s AND backend_name = %s"
+            )
+        return statement
 
     def finish_params(self, outcome: Outcome, claimant: Claimant) -> list[Any]:
-        error: list[Any] = []
-        if outcome.status == TaskResultStatus.FAILED:
-            error = [outcome.exception_class_path, outcome.traceback]
+        errors: list[Any] = []
+        if outcome.errors is not None:
+            errors = [self.prep("errors", outcome.errors)]
+        due: list[Any] = []
+        if outcome.retry_at is not None:
+            retry_at = self.prep("available_at", outcome.retry_at)
+            due = [retry_at, retry_at]
         return [
             str(outcome.status),
-            self.prep("finished_at", outcome.finished_at),
+            self.prep("finished_at", outcome.finished_at if outcome.finished else None),
             self.prep("return_value", outcome.return_value),
-            *error,
+            *errors,
+            *due,
             self.prep("id", outcome.id),
             claimant.worker_id,
             claimant.backend_name,

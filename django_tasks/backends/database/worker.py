@@ -30,6 +30,7 @@ from ... import task_backends
 from ...base import (
     DEFAULT_TASK_BACKEND_ALIAS,
     DEFAULT_TASK_QUEUE_NAME,
+    TaskError,
     TaskResult,
     TaskResultStatus,
 )
@@ -37,7 +38,7 @@ from ...exceptions import InvalidTask, InvalidTaskBackend
 from ...execution import record_failure, run_task
 from ...periodic import schedules
 from ...utils import get_module_path, get_random_id
-from .backend import DatabaseBackend, outcome_of, result_from_row
+from .backend import DatabaseBackend, failed_outcome, outcome_of, result_from_row
 from .db_errors import is_lock_conflict, is_retryable, is_statement_error
 from .exceptions import WorkerInterrupted
 from .listener import DataVersionWatch, EnqueueListener
@@ -310,13 +311,9 @@ class Worker:
 
     def _fail_unrunnable(self, row: DBTaskResult, exc: InvalidTask) -> DBTaskResult | None:
         logger.error("Task id=%s path=%s status=FAILED: %s", row.id, row.task_path, exc)
-        outcome = Outcome(
-            id=row.id,
-            status=TaskResultStatus.FAILED,
-            finished_at=timezone.now(),
-            exception_class_path=get_module_path(type(exc)),
-            traceback=f"{get_module_path(type(exc))}: {exc}\n",
-        )
+        path = get_module_path(type(exc))
+        error = TaskError(exception_class_path=path, traceback=f"{path}: {exc}\n")
+        outcome = failed_outcome(row, error, timezone.now())
         next_row = self._store_outcome(outcome)
         self.tasks_run += 1
         return next_row
@@ -382,9 +379,7 @@ class Worker:
             return
         self._next_reclaim = time.monotonic() + self.heartbeat_interval
         try:
-            lost = DBTaskResult.objects.reclaim_stale(
-                self.claimant.backend_name, fail=self.backend.fail_lost_tasks
-            )
+            lost = self.backend.reclaim_lost_tasks()
         except DatabaseError as exc:
             logger.warning("Worker %s: could not look for lost tasks: %s", self.worker_id, exc)
             self._reset_connection()
@@ -395,7 +390,9 @@ class Worker:
                 task.id,
                 task.task_path,
                 task.worker_id,
-                "marked FAILED" if self.backend.fail_lost_tasks else "it will run again",
+                "it will run again"
+                if task.outcome.status == TaskResultStatus.READY
+                else "marked FAILED",
             )
 
     def _retrying(self, what: str, operation: Callable[[], R]) -> R | None:

@@ -28,14 +28,14 @@ def _run(context: TaskContext, seconds: float) -> None:
     _log("end", result_id)
 
 
-# A task lost with a killed worker is an attempt: it is retried while attempts are left.
-@task(takes_context=True)
+# A task lost with a killed worker is an attempt: it is retried while attempts are left,
+# at once (on RQ, a retry with a delay is a scheduled job, and the scheduler may have
+# been in the worker that was killed: see the README on RQ and lost workers).
+@task(takes_context=True, max_attempts=5, backoff=constant(0))
 def record(context: TaskContext, seconds: float) -> None:
     _run(context, seconds)
 
 
-# At once: RQ runs a retry with a delay as a scheduled job, and the scheduler may be
-# in the worker that was killed (see the README on RQ and lost workers).
 @task(takes_context=True, backend="rq", max_attempts=5, backoff=constant(0))
 def record_rq(context: TaskContext, seconds: float) -> None:
     _run(context, seconds)

@@ -51,7 +51,8 @@ class Scale:
     crash_seconds: float  # How long each of those runs.
     kill_every: float  # Seconds between SIGKILLs in scenario 2.
     restart_tasks: int  # Tasks of scenario 3.
-    periodic_seconds: float  # How long scenario 6 runs.
+    periodic_seconds: float  # How long scenario 6 runs (and scenario 5 kills workers).
+    flaky_tasks: int  # Flaky tasks of scenario 5 (and a quarter as many doomed ones).
 
 
 SCALES = {
@@ -62,6 +63,7 @@ SCALES = {
         kill_every=2.5,
         restart_tasks=3_000,
         periodic_seconds=60,
+        flaky_tasks=2_000,
     ),
     "quick": Scale(
         drain=1_000,
@@ -70,6 +72,7 @@ SCALES = {
         kill_every=1.5,
         restart_tasks=0,
         periodic_seconds=8,
+        flaky_tasks=200,
     ),
 }
 
@@ -104,6 +107,7 @@ class Target:
         self.redis_url = os.environ.get("SOAK_REDIS_URL", "redis://127.0.0.1:6379/11")
         self.workers: list[subprocess.Popen[bytes]] = []
         self.killed: dict[int, float] = {}  # pid -> when it was SIGKILLed
+        self.names: dict[int, str] = {}  # pid -> worker id
         self.generation = 0
 
     def env(self) -> dict[str, str]:
@@ -246,6 +250,7 @@ class Target:
             start_new_session=True,
         )
         output.close()
+        self.names[worker.pid] = f"soak-{self.generation}"
         self.workers.append(worker)
         return worker
 
@@ -592,12 +597,83 @@ def periodic(target: Target, scale: Scale) -> Row:
     return Row(target.name, "6. one-second schedule, 4 workers, SIGKILLs", figures, ok)
 
 
+def retries_under_kills(target: Target, scale: Scale) -> Row:
+    """5. Flaky and doomed tasks retried after a delay while workers are SIGKILLed."""
+    from soakproject.tasks import doomed, flaky
+
+    from django_tasks import TaskResultStatus, bulk_enqueue, task_backends
+
+    target.reset()
+    plan = [i % 4 for i in range(scale.flaky_tasks)]  # Failures before the success.
+    with bulk_enqueue():
+        flakes = [flaky.enqueue(failures) for failures in plan]
+        dooms = [doomed.enqueue() for _ in range(scale.flaky_tasks // 4)]
+    ids = [r.id for r in flakes + dooms]
+    for _ in range(4):
+        target.start_worker()
+    rng = random.Random(5)
+    deadline = time.monotonic() + PATIENCE
+    next_kill = time.monotonic() + scale.kill_every
+    kills_until = time.monotonic() + scale.periodic_seconds
+    while not target.finished(ids) and time.monotonic() < deadline:
+        if next_kill <= time.monotonic() < kills_until:
+            target.kill(rng.choice(target.workers))
+            target.start_worker()
+            next_kill = time.monotonic() + scale.kill_every
+        time.sleep(0.2)
+    target.stop_workers()
+    backend = task_backends[target.backend]
+    killed_names = {target.names[pid] for pid in target.killed}
+    wrong = []
+    lost = 0
+    for result, failures in [(r, f) for r, f in zip(flakes, plan, strict=True)] + [
+        (r, None) for r in dooms
+    ]:
+        fresh = backend.get_result(result.id)
+        kinds = [error.exception_class_path.rsplit(".", 1)[-1] for error in fresh.errors]
+        lost_here = kinds.count("WorkerLost")
+        lost += lost_here
+        # Every lost attempt was in a worker this run killed.
+        lost_in_killed = sum(
+            1
+            for worker, kind in zip(fresh.worker_ids, kinds, strict=False)
+            if kind == "WorkerLost" and worker in killed_names
+        )
+        if failures is None:  # doomed: FAILED after exactly max_attempts.
+            ok = fresh.status == TaskResultStatus.FAILED and fresh.attempts == 3
+        else:
+            ok = (
+                fresh.status == TaskResultStatus.SUCCESSFUL
+                and kinds.count("Flake") == failures
+                and fresh.attempts == failures + lost_here + 1
+            ) or (fresh.status == TaskResultStatus.FAILED and fresh.attempts == 4 and lost_here)
+        if not ok or len(fresh.errors) != fresh.attempts - (fresh.status == "SUCCESSFUL"):
+            wrong.append(f"{result.id} {fresh.status} attempts {fresh.attempts} errors {kinds}")
+        elif lost_in_killed != lost_here:
+            wrong.append(f"{result.id}: a lost attempt in a worker that was not killed")
+    statuses = target.statuses(ids)
+    figures = {
+        "flaky": len(flakes),
+        "doomed": len(dooms),
+        "kills": len(target.killed),
+        "lost attempts": lost,
+        "SUCCESSFUL": statuses["SUCCESSFUL"],
+        "FAILED": statuses["FAILED"],
+        "wrong": len(wrong),
+        "left RUNNING": target.running_left(),
+    }
+    ok = not wrong and not figures["left RUNNING"] and target.finished(ids)
+    return Row(
+        target.name, "5. retries while workers are SIGKILLed", figures, ok, "; ".join(wrong[:3])
+    )
+
+
 def scenarios_for(target: str, scale: Scale) -> list[Callable[[Target, Scale], Row]]:
     chosen: list[Callable[[Target, Scale], Row]] = [exactly_once, crashes, graceful_shutdown]
     if target in SERVER_COMMANDS and scale.restart_tasks:
         chosen.append(database_restart)
     if target != "rq":  # Database workers run the schedules.
-        chosen.append(periodic)
+        chosen += [retries_under_kills, periodic]
     return chosen
 
 

@@ -41,6 +41,24 @@ def record_rq(context: TaskContext, seconds: float) -> None:
     _run(context, seconds)
 
 
+class Flake(ConnectionError):
+    """What the flaky tasks raise: a transient error, worth retrying."""
+
+
+@task(takes_context=True, max_attempts=4, backoff=constant(1))
+def flaky(context: TaskContext, failures: int) -> int:
+    """Fail the first `failures` attempts, then succeed; each retry waits a second."""
+    if context.attempt <= failures:
+        raise Flake(f"attempt {context.attempt} of {failures} planned failures")
+    return context.attempt
+
+
+@task(takes_context=True, max_attempts=3, backoff=constant(1))
+def doomed(context: TaskContext) -> None:
+    """Fail every attempt: FAILED after exactly max_attempts."""
+    raise Flake(f"attempt {context.attempt}: always")
+
+
 @task
 def tick() -> None:
     """What the one-second schedule enqueues (scenario 6); db_worker -v 2 logs each tick."""

@@ -91,8 +91,8 @@ def check_concurrency(value: object) -> int:
 
 class Worker:
     """
-    Runs the tasks of one DatabaseBackend, one at a time, until stopped: by `stop()`
-    (SIGTERM/SIGINT, see `handling_signals`), by an empty queue with `batch`,
+    Runs the tasks of one DatabaseBackend, `concurrency` at a time, until stopped: by
+    `stop()` (SIGTERM/SIGINT, see `handling_signals`), by an empty queue with `batch`,
     or after `max_tasks` tasks.
     """
 
@@ -846,8 +846,12 @@ class _Slots:
         inbox = self._inboxes[slot]
         try:
             while (row := inbox.get()) is not None:
-                while row is not None:
-                    row = worker.process(row)
+                try:
+                    while row is not None:
+                        row = worker.process(row)
+                except Exception:
+                    logger.exception("Worker %s: a task slot failed; stopping.", worker.worker_id)
+                    worker.stop()
                 with worker.lock:
                     self._free.append(slot)
                     self.idle += 1

@@ -204,9 +204,10 @@ def test_a_second_signal_under_concurrency_fails_the_running_tasks_and_exits_1(
 
     assert worker.wait() == 1, worker.output
     for result in running:
-        row = row_of(result)
-        assert row.status == TaskResultStatus.FAILED
-        assert row.exception_class_path.endswith("WorkerInterrupted")
+        stopped = db_tasks.touch_then_sleep.get_result(result.id)
+        assert stopped.status == TaskResultStatus.FAILED
+        [error] = stopped.errors
+        assert error.exception_class_path.endswith("WorkerInterrupted")
 
 
 def test_an_idle_worker_with_concurrency_wakes_for_new_tasks(

@@ -208,3 +208,20 @@ async def async_meet_peers(directory: str, name: str, peers: int) -> bool:
 async def async_database_connection_id() -> int:
     """The connection a sync_to_async call of an async task uses."""
     return await sync_to_async(database_connection_id.call)()
+
+
+@task(backend="database", takes_context=True, timeout=0.5, max_attempts=2, backoff=constant(0))
+def slow_on_first_attempt(context: TaskContext, seconds: float) -> int:
+    """Runs past its timeout on the first attempt; the second returns its number."""
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return context.attempt
+
+
+@task(backend="database", timeout=0.5, max_attempts=2, backoff=constant(0))
+def deaf_to_the_alarm_twice(marker: str, seconds: float) -> str:
+    """sleep_deaf_to_the_alarm, with a second attempt."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    Path(marker).touch()
+    time.sleep(seconds)
+    return "slept"

@@ -209,3 +209,36 @@ def test_under_concurrency_a_stuck_sync_task_ends_the_worker_and_the_others_come
     assert rerun.return_value == 2
     assert rerun.worker_ids == ["doomed", "survivor"]
     assert row_of(stuck).status == TaskResultStatus.FAILED  # Not run again.
+
+
+# --- with retries -------------------------------------------------------------------
+
+
+def test_a_timed_out_attempt_is_retried_like_any_failure() -> None:
+    result = db_tasks.slow_on_first_attempt.enqueue(600)
+
+    run_worker()
+
+    retried = db_tasks.slow_on_first_attempt.get_result(result.id)
+    assert (retried.status, retried.return_value, retried.attempts) == ("SUCCESSFUL", 2, 2)
+    assert [error.exception_class_path for error in retried.errors] == [TASK_TIMEOUT]
+
+
+def test_an_attempt_given_up_on_is_retried_by_the_next_worker_until_its_attempts_run_out(
+    workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    result = db_tasks.deaf_to_the_alarm_twice.enqueue(str(marker), 600)
+
+    first = start(workers, "--worker-id", "first")
+    assert first.wait(timeout=PATIENCE) == TIMED_OUT_EXIT_STATUS, first.output
+    after_one = db_tasks.deaf_to_the_alarm_twice.get_result(result.id)
+    assert after_one.status == TaskResultStatus.READY  # Through the retry path.
+    assert [error.exception_class_path for error in after_one.errors] == [TASK_TIMEOUT]
+
+    second = start(workers, "--worker-id", "second")
+    assert second.wait(timeout=PATIENCE) == TIMED_OUT_EXIT_STATUS, second.output
+    final = db_tasks.deaf_to_the_alarm_twice.get_result(result.id)
+    assert final.status == TaskResultStatus.FAILED
+    assert [error.exception_class_path for error in final.errors] == [TASK_TIMEOUT] * 2
+    assert final.worker_ids == ["first", "second"]

@@ -146,11 +146,9 @@ class Worker:
         self.stopping = False  # Finish the current task, then stop.
         self.stopped_at_once = False  # A second signal: stop now.
         self._interruptible = False  # A task's function is running in this thread.
-        self.lock = threading.Lock()
-        # The claimed tasks (see _Heartbeat); with concurrency, those claimed or being
-        # claimed (at most max_tasks).
-        self.running: dict[uuid.UUID, DBTaskResult] = {}
-        self._claims = 0
+        self.lock = threading.Lock()  # What slot threads share: running, _claims, tasks_run.
+        self.running: dict[uuid.UUID, DBTaskResult] = {}  # Claimed; the heartbeat renews them.
+        self._claims = 0  # With concurrency: tasks claimed or being claimed (for max_tasks).
         self._halt = threading.Event()  # Set when stopping at once: slot threads' waits end.
         self._alarm_for: str | None = None  # The result whose SIGALRM is armed.
         self._heartbeat: _Heartbeat | None = None

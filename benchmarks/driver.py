@@ -5,6 +5,7 @@ Each action prints one JSON object on stdout.
     driver.py reset
     driver.py enqueue N --ids FILE     M1: a loop of noop.enqueue()
     driver.py bulk N --ids FILE        bulk enqueue (ours: bulk_enqueue; theirs: bulk_create)
+        [--task nap]                   ours: that task instead of noop (concurrency_bench.py)
     driver.py stats                    row count by status, first start and last finish
     driver.py latency --samples S --mean-gap SECONDS
                                        M4, with a worker already running; needs BENCH_EXEC_LOG
@@ -26,7 +27,7 @@ import django
 
 django.setup()
 
-from benchproject.tasks import noop  # noqa: E402
+from benchproject.tasks import nap, noop  # noqa: E402
 from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management.color import no_style  # noqa: E402
@@ -59,23 +60,23 @@ def enqueue(n: int, ids_path: str) -> dict:
     return {"n": n, "seconds": seconds}
 
 
-def bulk(n: int, ids_path: str) -> dict:
+def bulk(n: int, ids_path: str, task_name: str = "noop") -> dict:
     noop.get_backend()
     connection.ensure_connection()
     if settings.BENCH_SIDE == "ours":
-        method, seconds, ids = _bulk_ours(n)
+        method, seconds, ids = _bulk_ours(n, nap if task_name == "nap" else noop)
     else:
         method, seconds, ids = _bulk_theirs(n)
     Path(ids_path).write_text("\n".join(ids) + "\n")
     return {"n": n, "seconds": seconds, "method": method}
 
 
-def _bulk_ours(n: int) -> tuple[str, float, list[str]]:
+def _bulk_ours(n: int, task) -> tuple[str, float, list[str]]:
     from django_tasks.backends.database import bulk_enqueue
 
     start = time.perf_counter()
     with bulk_enqueue() as batch:
-        results = [batch.enqueue(noop) for _ in range(n)]
+        results = [batch.enqueue(task) for _ in range(n)]
     seconds = time.perf_counter() - start
     return "bulk_enqueue()", seconds, [result.id for result in results]
 
@@ -169,6 +170,7 @@ def main() -> None:
         action.add_argument("n", type=int)
         action.add_argument("--ids", required=True)
         action.add_argument("--reset", action="store_true", help="empty the tables first")
+    actions.choices["bulk"].add_argument("--task", choices=("noop", "nap"), default="noop")
     action = actions.add_parser("latency")
     action.add_argument("--samples", type=int, required=True)
     action.add_argument("--mean-gap", type=float, required=True)
@@ -184,7 +186,7 @@ def main() -> None:
     elif args.action == "enqueue":
         out = enqueue(args.n, args.ids)
     elif args.action == "bulk":
-        out = bulk(args.n, args.ids)
+        out = bulk(args.n, args.ids, args.task)
     else:
         out = latency(args.samples, args.mean_gap, args.timeout)
     print(json.dumps(out))

@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+import concurrency_bench
 import rq_bench
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 THEIRS_VENV = HERE / ".venv-django-tasks-db"
 RESULTS = HERE / "results.md"
-SUITES = ("db", "rq")  # --only: the database backend's part, the RQ backend's
+# --only: the database backend's part, the RQ backend's, the database worker's concurrency
+SUITES = ("db", "rq", "conc")
 
 # Same Django and psycopg as ours, so that only the task backend differs.
 THEIRS_REQUIREMENTS = [
@@ -702,7 +704,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=os.environ.get("BENCH_ONLY", ",".join(SUITES)),
-        help="comma list of the parts to run: db (database backend), rq (RQ backend)",
+        help="comma list of the parts to run: db (database backend), rq (RQ backend), "
+        "conc (the database worker's --concurrency)",
     )
     parser.add_argument(
         "--rq-url",
@@ -750,6 +753,10 @@ def main() -> int:
         rq_status, text = rq_suite(args, revision)
         status = status or rq_status
         sections.append(text)
+    if "conc" in suites:
+        conc_status, text = concurrency_suite(args, revision)
+        status = status or conc_status
+        sections.append(text)
     text = "\n".join(sections)
     elapsed = time.perf_counter() - began
     print()
@@ -779,6 +786,39 @@ def rq_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
         raise
     if args.keep:
         print(f"== kept {work}")
+    else:
+        shutil.rmtree(work)
+    return 0, "\n".join(lines) + "\n"
+
+
+def concurrency_suite(args: argparse.Namespace, revision: str) -> tuple[int, str]:
+    """The concurrency part (concurrency_bench.py), on a PostgreSQL database of its own."""
+    if why := postgres_available():
+        print(f"\n!! PostgreSQL is not reachable: {why}\n   Skipping the concurrency part.\n")
+        return 1, "## Worker concurrency\n\n**PostgreSQL was not reachable.**\n"
+    name = f"bench_conc_{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="django-tasks-bench-conc-"))
+    with pg_connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        bench = concurrency_bench.ConcurrencyBench(args.n, args.runs, name, PG, work)
+        subprocess.run(
+            [sys.executable, str(HERE / "manage.py"), "migrate", "-v0"],
+            cwd=HERE,
+            env=bench.env(),
+            check=True,
+        )
+        lines = concurrency_bench.run(args.n, args.runs, name, PG, work, revision)
+    except BaseException:
+        print(f"== failed: the work dir {work} is kept, with the workers' logs", file=sys.stderr)
+        raise
+    finally:
+        if not args.keep:
+            with contextlib.suppress(Exception), pg_connect() as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if args.keep:
+        print(f"== kept {work} and the database {name}")
     else:
         shutil.rmtree(work)
     return 0, "\n".join(lines) + "\n"

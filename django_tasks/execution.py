@@ -12,6 +12,7 @@ from django.utils import timezone
 from .backoff import delay_seconds
 from .base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
 from .exceptions import InvalidTask
+from .retries import AttemptPolicy
 from .serialization import normalize_json
 from .signals import task_finished, task_started
 from .timeouts import await_with_timeout, call_with_timeout, timed_out
@@ -65,6 +66,7 @@ def run_task(
     *,
     save_outcome: Callable[[TaskResult[Any]], None] | None = None,
     reraise: tuple[type[BaseException], ...] = (BaseException,),
+    watch: Callable[[Callable[[], object], float], object] | None = None,
 ) -> None:
     """
     Run one attempt of the task of a RUNNING result, within the task's timeout, and
@@ -73,7 +75,10 @@ def run_task(
     the backoff gives one, else FAILED. `save_outcome` persists that before
     task_finished is sent. An interruption (a BaseException that is not an Exception,
     such as KeyboardInterrupt or SystemExit) is never retried; one of a `reraise` class
-    is recorded as a failure, then re-raised.
+    is recorded as a failure, then re-raised. `watch(call, seconds)`, if given, makes
+    the call of an attempt that has a timeout: a worker's way to stop it or to notice
+    that it did not stop (what it raises for that is one of the backend's
+    `timeout_exceptions`).
     """
     task = task_result.task
     backend = task.get_backend()
@@ -85,7 +90,11 @@ def run_task(
         args: list[object] = list(task_result.args)
         if task.takes_context:
             args.insert(0, TaskContext(task_result=task_result))
-        value = _call(task, args, task_result.kwargs, policy.timeout)
+        timeout = policy.timeout
+        if watch is None or timeout is None:
+            value = _call(task, args, task_result.kwargs, timeout)
+        else:
+            value = watch(lambda: _call(task, args, task_result.kwargs, timeout), timeout)
         return_value = normalize_json(value, f"The return value of {task.module_path}")
     except BaseException as raised:
         exc = raised
@@ -93,14 +102,7 @@ def run_task(
             # The backend stopped the attempt at its timeout.
             exc = timed_out(f"Task {task.module_path}", policy.timeout)
             exc.__cause__ = raised
-        failure: BaseException = exc
-        retry_in: float | None = None
-        if isinstance(exc, Exception) and task_result.attempts < policy.max_attempts:
-            try:
-                retry_in = delay_seconds(policy.backoff(exc, task_result))
-            except Exception as backoff_error:
-                failure = backoff_error  # Its traceback tells of `exc` too.
-        record_failure(task_result, failure, retry_in=retry_in)
+        record_attempt_error(task_result, exc, policy)
         if not isinstance(exc, Exception) and isinstance(exc, reraise):
             interruption = exc
     else:
@@ -128,6 +130,23 @@ def _call(
 
         return async_to_sync(bounded)()
     return call_with_timeout(lambda: task.call(*args, **kwargs), timeout, what)
+
+
+def record_attempt_error(
+    task_result: TaskResult[Any], exc: BaseException, policy: AttemptPolicy
+) -> None:
+    """
+    Record the error that ended an attempt: READY again after the backoff's delay when
+    attempts are left (never after an interruption), else FAILED.
+    """
+    failure: BaseException = exc
+    retry_in: float | None = None
+    if isinstance(exc, Exception) and task_result.attempts < policy.max_attempts:
+        try:
+            retry_in = delay_seconds(policy.backoff(exc, task_result))
+        except Exception as backoff_error:
+            failure = backoff_error  # Its traceback tells of `exc` too.
+    record_failure(task_result, failure, retry_in=retry_in)
 
 
 def record_failure(

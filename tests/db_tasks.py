@@ -1,9 +1,12 @@
 """Module-level tasks for the database backend's tests, on the TASKS alias "database"."""
 
+import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from django.db import connection, connections
 
 from django_tasks import TaskContext, task
@@ -137,3 +140,88 @@ def kill_connection(connection_id: int) -> None:
             cursor.execute(f"KILL {int(connection_id)}")
     finally:
         raw.close()
+
+
+# --- timeouts and concurrency --------------------------------------------------------
+
+
+@task(backend="database", timeout=0.5)
+def sleep_with_timeout(marker: str, seconds: float) -> str:
+    """touch_then_sleep, with a timeout of 0.5 s."""
+    Path(marker).touch()
+    time.sleep(seconds)
+    return "slept"
+
+
+@task(backend="database", timeout=0.5)
+async def async_sleep_with_timeout(marker: str, seconds: float) -> str:
+    Path(marker).touch()
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+@task(backend="database", timeout=0.5)
+def sleep_deaf_to_the_alarm(marker: str, seconds: float) -> str:
+    """
+    Sleep with SIGALRM blocked in this thread: as a C call that never returns to Python
+    until it is done, the alarm cannot interrupt it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    Path(marker).touch()
+    time.sleep(seconds)
+    return "slept"
+
+
+@task(backend="database", timeout=30)
+def within_timeout(value: int) -> int:
+    return value
+
+
+@task(backend="database")
+def meet_peers(directory: str, name: str, peers: int) -> bool:
+    """
+    Sign in `directory`, then wait (at most a minute) until `peers` tasks have signed:
+    True only if that many ran at the same time.
+    """
+    Path(directory, name).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(directory)) < peers:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@task(backend="database")
+async def async_meet_peers(directory: str, name: str, peers: int) -> bool:
+    """meet_peers, waiting on the event loop."""
+    Path(directory, name).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(directory)) < peers:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@task(backend="database")
+async def async_database_connection_id() -> int:
+    """The connection a sync_to_async call of an async task uses."""
+    return await sync_to_async(database_connection_id.call)()
+
+
+@task(backend="database", takes_context=True, timeout=0.5, max_attempts=2, backoff=constant(0))
+def slow_on_first_attempt(context: TaskContext, seconds: float) -> int:
+    """Runs past its timeout on the first attempt; the second returns its number."""
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return context.attempt
+
+
+@task(backend="database", timeout=0.5, max_attempts=2, backoff=constant(0))
+def deaf_to_the_alarm_twice(marker: str, seconds: float) -> str:
+    """sleep_deaf_to_the_alarm, with a second attempt."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    Path(marker).touch()
+    time.sleep(seconds)
+    return "slept"

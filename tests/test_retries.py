@@ -188,9 +188,8 @@ def test_bad_attempt_options_are_refused_at_definition(
         task(**options)(tasks.add.func)
 
 
-def test_the_database_backend_retries_tasks_but_does_not_time_them_out_yet() -> None:
-    retried = task(backend="database", max_attempts=2)(tasks.add.func)
+def test_the_database_backend_retries_tasks_and_times_them_out() -> None:
+    retried = task(backend="database", max_attempts=2, timeout=5)(tasks.add.func)
 
-    assert task_backends["database"].attempt_policy(retried).max_attempts == 2
-    with pytest.raises(InvalidTask, match="does not support task timeouts"):
-        task(backend="database", timeout=5)(tasks.add.func)
+    policy = task_backends["database"].attempt_policy(retried)
+    assert (policy.max_attempts, policy.timeout) == (2, 5)

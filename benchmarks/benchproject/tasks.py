@@ -15,6 +15,17 @@ def noop(context: TaskContext) -> None:
     One short write to an O_APPEND file is atomic, so concurrent workers can share the log,
     and it costs microseconds, not a database round trip.
     """
+    _log_start(context)
+
+
+@task(takes_context=True)
+def nap(context: TaskContext) -> None:
+    """Log as noop does, then sleep 100 ms: a task that waits (on I/O, say), not computes."""
+    _log_start(context)
+    time.sleep(0.1)
+
+
+def _log_start(context: TaskContext) -> None:
     global _log_fd
     started = time.time()
     path = os.environ.get("BENCH_EXEC_LOG")

@@ -319,7 +319,7 @@ no_wait = constant(0)
         ({"MAX_ATTEMPTS": 0}, "MAX_ATTEMPTS'] must be a whole number of at least 1"),
         ({"MAX_ATTEMPTS": 2.5}, "MAX_ATTEMPTS'] must be"),
         ({"BACKOFF": "tests.no_such_module.backoff"}, "cannot be imported"),
-        ({"TIMEOUT": 30}, "sets TIMEOUT, but its backend does not stop tasks"),
+        ({"TIMEOUT": 0}, "TIMEOUT'] must be a positive number of seconds"),
     ],
 )
 def test_bad_or_unsupported_defaults_are_refused_at_start_up(

@@ -27,6 +27,7 @@ from ...execution import resolve_task
 from ...signals import task_enqueued
 from ...utils import get_module_path
 from ..base import BaseTaskBackend
+from .exceptions import AttemptTimedOut
 from .records import MAX_NAME_LENGTH, NewTask, Outcome, StaleTask, StoredError
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class DatabaseBackend(BaseTaskBackend):
     supports_priority = True
     runs_schedules = True
     supports_retries = True
+    supports_timeout = True
+    timeout_exceptions = (AttemptTimedOut,)
 
     def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
         super().__init__(alias, params)

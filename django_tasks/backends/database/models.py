@@ -80,7 +80,8 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         if sql.postgresql:  # One call.
             return self._finish_and_claim(sql, None, claimant, now)[1]
         with write_transaction(using):
-            return self._claim_in_transaction(sql, claimant, now)
+            rows = self._claim_in_transaction(sql, claimant, now)
+        return rows[0] if rows else None
 
     def finish(
         self, outcome: Outcome, claimant: Claimant, *, claim_next: bool = False
@@ -101,18 +102,54 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 stored = cursor.rowcount == 1
             if not claim_next:
                 return stored, None
-            return stored, self._claim_in_transaction(sql, claimant, now)
+            rows = self._claim_in_transaction(sql, claimant, now)
+        return stored, rows[0] if rows else None
 
-    def renew_lease(self, id: uuid.UUID, claimant: Claimant, now: datetime | None = None) -> bool:
-        """Extend the lease of a task the claimant is running (its heartbeat)."""
+    def claim_up_to(
+        self, claimant: Claimant, count: int, now: datetime | None = None
+    ) -> list[DBTaskResult]:
+        """
+        Claim up to `count` ready tasks at once, as claim_next() claims one (a worker
+        with several free slots); returned in claim order. One statement on PostgreSQL.
+        """
         now = now or timezone.now()
-        renewed = (
+        using = self._write_db()
+        sql = statements_for(using, self.model)
+        if sql.postgresql:
+            with sql.cursor() as cursor:
+                cursor.execute(
+                    sql.claim_ready(claimant), sql.claim_ready_params(claimant, now, count)
+                )
+                names = sql.claim_ready_columns
+                rows = [sql.claimed(names, found, claimant, now) for found in cursor.fetchall()]
+        else:
+            with write_transaction(using):
+                rows = self._claim_in_transaction(sql, claimant, now, count)
+        rows.sort(key=lambda row: (-row.priority, row.available_at, row.enqueued_at))
+        return rows
+
+    def renew_leases(
+        self, ids: Collection[uuid.UUID], claimant: Claimant, now: datetime | None = None
+    ) -> int:
+        """Extend the leases of the tasks the claimant is running (its heartbeat): one UPDATE."""
+        now = now or timezone.now()
+        return (
             self._held_by(claimant)
             .using(self._write_db())
-            .filter(pk=id)
+            .filter(pk__in=list(ids))
             .update(lease_expires_at=now + claimant.lease)
         )
-        return renewed == 1
+
+    def expire_leases(self, claimant: Claimant, now: datetime | None = None) -> int:
+        """
+        End the leases of every task the claimant holds (a worker that must exit with
+        tasks still running): the next look for lost tasks, by any worker, takes them back.
+        """
+        return (
+            self._held_by(claimant)
+            .using(self._write_db())
+            .update(lease_expires_at=(now or timezone.now()) - timedelta(microseconds=1))
+        )
 
     def reclaim_stale(
         self,
@@ -239,26 +276,27 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         )
 
     def _claim_in_transaction(
-        self, sql: Statements, claimant: Claimant, now: datetime
-    ) -> DBTaskResult | None:
-        # Select (locking the row, skipping rows other workers have locked), then update.
+        self, sql: Statements, claimant: Claimant, now: datetime, count: int = 1
+    ) -> list[DBTaskResult]:
+        # Select (locking the rows, skipping rows other workers have locked), then update.
         with sql.cursor() as cursor:
-            cursor.execute(sql.select_ready(claimant), sql.select_ready_params(claimant, now))
-            found = cursor.fetchone()
-        if found is None:
-            return None
-        row = sql.model_from_row(sql.columns, found)
-        worker_ids: object = row.worker_ids
-        previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
-        row.status = TaskResultStatus.RUNNING
-        row.claimed_by = claimant.worker_id
-        row.lease_expires_at = now + claimant.lease
-        row.last_attempted_at = now
-        row.started_at = row.started_at or now
-        row.worker_ids = [*previous, claimant.worker_id]
-        with sql.cursor() as cursor:
-            cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
-        return row
+            cursor.execute(
+                sql.select_ready(claimant, count), sql.select_ready_params(claimant, now)
+            )
+            found = cursor.fetchall()
+        rows = [sql.model_from_row(sql.columns, values) for values in found]
+        for row in rows:
+            worker_ids: object = row.worker_ids
+            previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
+            row.status = TaskResultStatus.RUNNING
+            row.claimed_by = claimant.worker_id
+            row.lease_expires_at = now + claimant.lease
+            row.last_attempted_at = now
+            row.started_at = row.started_at or now
+            row.worker_ids = [*previous, claimant.worker_id]
+            with sql.cursor() as cursor:
+                cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
+        return rows
 
     def _finish_and_claim(
         self,

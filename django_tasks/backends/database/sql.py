@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 # Ready tasks run highest priority first, then the earliest due, then the oldest.
 CLAIM_ORDER = ("-priority", "available_at", "enqueued_at")
+# The columns a PostgreSQL claim sets to values the claimant knows (Statements.claimed).
+CLAIM_SETS = frozenset(
+    ("status", "backend_name", "claimed_by", "lease_expires_at", "last_attempted_at")
+)
 
 
 class Statements:
@@ -96,6 +100,7 @@ class Statements:
         self._finish: dict[tuple[bool, bool], str] = {}
         # The columns the PostgreSQL function returns, as it names them (see claimed()).
         self._claim_returns: tuple[str, ...] | None = None
+        self.claim_ready_columns = tuple(name for name in self.columns if name not in CLAIM_SETS)
         # MariaDB checks every CHECK constraint of a row it updates, the JSON_VALID of
         # columns the UPDATE does not touch included: a row whose args another program
         # stored past that check (too deep, say) could then never be claimed or failed,
@@ -263,18 +268,43 @@ class Statements:
             )
         return params
 
-    def select_ready(self, claimant: Claimant) -> str:
+    def select_ready(self, claimant: Claimant, limit: int = 1) -> str:
         # Every column by name, in the model's order (model_from_row(self.columns, ...)).
-        queues = ""
-        if claimant.queue_names is not None and len(claimant.queue_names) == 1:
-            queues = " AND queue_name = %s"  # An equality: the index then gives the order.
-        elif claimant.queue_names is not None:
-            queues = f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
         return (
             f"SELECT {self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
-            f"backend_name = %s{queues} AND available_at <= %s "
-            f"ORDER BY {self.ORDER} LIMIT 1{self.lock}"
+            f"backend_name = %s{_queue_filter(claimant)} AND available_at <= %s "
+            f"ORDER BY {self.ORDER} LIMIT {int(limit)}{self.lock}"
         )
+
+    def claim_ready(self, claimant: Claimant) -> str:
+        """
+        PostgreSQL: claim up to a number of ready tasks in one statement (a worker with
+        several free slots), returning claim_ready_columns of each (every column but
+        those claimed() knows), in no particular order.
+        """
+        returned = ", ".join(f"t.{column}" for column in self.claim_ready_columns)
+        return (
+            f"WITH picked AS (SELECT id FROM {self.table} WHERE status = 'READY' AND "
+            f"backend_name = %s{_queue_filter(claimant)} AND available_at <= %s "
+            f"ORDER BY {self.ORDER} LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {self.table} AS t SET status = 'RUNNING', claimed_by = %s, "
+            "lease_expires_at = %s, last_attempted_at = %s, "
+            "started_at = COALESCE(t.started_at, %s), "
+            "worker_ids = t.worker_ids || jsonb_build_array(%s::text) "
+            f"FROM picked WHERE t.id = picked.id RETURNING {returned}"
+        )
+
+    def claim_ready_params(self, claimant: Claimant, now: datetime, limit: int) -> list[Any]:
+        worker = claimant.worker_id
+        return [
+            *self.select_ready_params(claimant, now),
+            limit,
+            worker,
+            now + claimant.lease,
+            now,
+            now,
+            worker,
+        ]
 
     def select_ready_params(self, claimant: Claimant, now: datetime) -> list[Any]:
         queues = sorted(claimant.queue_names or ())
@@ -365,6 +395,14 @@ class Statements:
             claimant.worker_id,
             claimant.backend_name,
         ]
+
+
+def _queue_filter(claimant: Claimant) -> str:
+    if claimant.queue_names is None:
+        return ""
+    if len(claimant.queue_names) == 1:
+        return " AND queue_name = %s"  # An equality: the index then gives the order.
+    return f" AND queue_name IN ({', '.join(['%s'] * len(claimant.queue_names))})"
 
 
 @functools.lru_cache(maxsize=64)

@@ -4,7 +4,7 @@ import os
 import threading
 from argparse import ArgumentParser, ArgumentTypeError
 from collections.abc import Generator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
@@ -14,7 +14,7 @@ from django_tasks import task_backends
 from django_tasks.backends.database.backend import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.records import MAX_NAME_LENGTH
-from django_tasks.backends.database.worker import Worker
+from django_tasks.backends.database.worker import Worker, check_concurrency
 from django_tasks.base import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django_tasks.exceptions import InvalidTaskBackend
 
@@ -29,7 +29,7 @@ LOG_LEVELS = {
 class Command(BaseCommand):
     help = (
         "Run the tasks of a database task backend. SIGTERM or SIGINT stops it after the "
-        "current task; a second one stops it at once, failing that task."
+        "running tasks; a second one stops it at once, failing them."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -56,6 +56,13 @@ class Command(BaseCommand):
             type=max_tasks,
             default=None,
             help="Exit after running this many tasks.",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=concurrency,
+            default=1,
+            help="How many tasks to run at once, in threads of this process (default: "
+            "%(default)s). Async tasks share one event loop.",
         )
         parser.add_argument(
             "--backend",
@@ -96,6 +103,7 @@ class Command(BaseCommand):
         worker_id: str | None,
         startup_delay: bool,
         reload: bool,
+        concurrency: int,
         verbosity: int,
         **options: Any,
     ) -> None:
@@ -107,6 +115,7 @@ class Command(BaseCommand):
             max_tasks=max_tasks,
             worker_id=worker_id,
             startup_delay=startup_delay,
+            concurrency=concurrency,
         )
         with logging_to(self.stderr, verbosity):
             if reload and batch:
@@ -198,6 +207,16 @@ def max_tasks(value: str) -> int:
     if count < 1:
         raise ArgumentTypeError(f"{value!r} is not at least 1.")
     return count
+
+
+def concurrency(value: str) -> int:
+    number: object = value
+    with suppress(ValueError):
+        number = int(value)
+    try:
+        return check_concurrency(number)  # The Worker's own check, and its message.
+    except ValueError as e:
+        raise ArgumentTypeError(str(e)) from None
 
 
 def worker_id(value: str) -> str:

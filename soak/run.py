@@ -345,13 +345,14 @@ def percentile(values: list[float], p: float) -> float | None:
 # --- scenarios ---------------------------------------------------------------------------
 
 
-def exactly_once(target: Target, scale: Scale) -> Row:
-    """1. Four workers drain N no-op tasks: each runs once."""
+def exactly_once(target: Target, scale: Scale, workers: int = 4, slots: int = 1) -> Row:
+    """1. Workers drain N no-op tasks: each runs once."""
     target.reset()
     ids = target.enqueue(scale.drain, 0.0)
     began = time.monotonic()
-    for _ in range(4):
-        target.start_worker(batch=True)
+    extra = ("--concurrency", str(slots)) if slots > 1 else ()
+    for _ in range(workers):
+        target.start_worker(batch=True, extra=extra)
     codes = target.wait_workers()
     elapsed = time.monotonic() - began
     runs = target.executions()
@@ -360,15 +361,20 @@ def exactly_once(target: Target, scale: Scale) -> Row:
     statuses = target.statuses(ids)
     figures = {
         "tasks": scale.drain,
-        "workers": 4,
         "seconds": round(elapsed, 1),
         "duplicates": dups,
         "missing": missing,
         "SUCCESSFUL": statuses["SUCCESSFUL"],
     }
-    ok = dups == 0 and missing == 0 and statuses["SUCCESSFUL"] == scale.drain and codes == [0] * 4
+    ok = dups == 0 and missing == 0 and statuses["SUCCESSFUL"] == scale.drain
+    ok = ok and codes == [0] * workers
     why = "" if ok else f"statuses {dict(statuses)}, worker exit codes {codes}"
-    return Row(target.name, "1. exactly once, 4 workers", figures, ok, why)
+    shape = f"{workers} workers" if slots == 1 else f"{workers} worker, --concurrency {slots}"
+    return Row(target.name, f"1. exactly once, {shape}", figures, ok, why)
+
+
+def exactly_once_in_slots(target: Target, scale: Scale) -> Row:
+    return exactly_once(target, scale, workers=1, slots=8)
 
 
 def crashes(target: Target, scale: Scale) -> Row:
@@ -427,12 +433,12 @@ def crashes(target: Target, scale: Scale) -> Row:
     return Row(target.name, "2. SIGKILL a worker every few s", figures, ok, why)
 
 
-def graceful_shutdown(target: Target, scale: Scale) -> Row:
-    """4. SIGTERM while a long task runs: it finishes, nothing else starts, exit 0."""
+def graceful_shutdown(target: Target, scale: Scale, slots: int = 1) -> Row:
+    """4. SIGTERM while long tasks run: they finish, nothing else starts, exit 0."""
     target.reset()
-    ids = target.enqueue(3, 2.0)
-    worker = target.start_worker()
-    wait_until(lambda: bool(target.executions().starts), 60)
+    ids = target.enqueue(slots + 2, 2.0)
+    worker = target.start_worker(extra=("--concurrency", str(slots)) if slots > 1 else ())
+    wait_until(lambda: len(target.executions().starts) >= slots, 60, 0.05)
     worker.send_signal(signal.SIGTERM)
     signalled = time.time()
     try:
@@ -447,22 +453,27 @@ def graceful_shutdown(target: Target, scale: Scale) -> Row:
     after_signal = [i for i, s in runs.starts.items() if s[0][1] > signalled]
     statuses = target.statuses(ids)
     figures = {
-        "started": len(started),
+        "running at SIGTERM": len(started) - len(after_signal),
         "cut short": len(cut_short),
         "started after SIGTERM": len(after_signal),
         "exit code": code,
         "left RUNNING": target.running_left(),
     }
     ok = (
-        len(started) == 1
+        len(started) == slots
         and not cut_short
         and not after_signal
         and code == 0
         and figures["left RUNNING"] == 0
-        and statuses["SUCCESSFUL"] == 1
+        and statuses["SUCCESSFUL"] == slots
+        and statuses["READY"] == 2
     )
     why = "" if ok else f"statuses {dict(statuses)}"
-    return Row(target.name, "4. graceful shutdown, 1 slot", figures, ok, why)
+    return Row(target.name, f"4. graceful shutdown, {slots} slot(s)", figures, ok, why)
+
+
+def graceful_shutdown_of_slots(target: Target, scale: Scale) -> Row:
+    return graceful_shutdown(target, scale, slots=8)
 
 
 @contextmanager
@@ -599,7 +610,7 @@ def periodic(target: Target, scale: Scale) -> Row:
 
 def retries_under_kills(target: Target, scale: Scale) -> Row:
     """5. Flaky and doomed tasks retried after a delay while workers are SIGKILLed."""
-    from soakproject.tasks import doomed, flaky
+    from soakproject.tasks import doomed, flaky, hang
 
     from django_tasks import TaskResultStatus, bulk_enqueue, task_backends
 
@@ -608,7 +619,8 @@ def retries_under_kills(target: Target, scale: Scale) -> Row:
     with bulk_enqueue():
         flakes = [flaky.enqueue(failures) for failures in plan]
         dooms = [doomed.enqueue() for _ in range(scale.flaky_tasks // 4)]
-    ids = [r.id for r in flakes + dooms]
+        hung = [hang.enqueue() for _ in range(8)]
+    ids = [r.id for r in flakes + dooms + hung]
     for _ in range(4):
         target.start_worker()
     rng = random.Random(5)
@@ -626,9 +638,9 @@ def retries_under_kills(target: Target, scale: Scale) -> Row:
     killed_names = {target.names[pid] for pid in target.killed}
     wrong = []
     lost = 0
-    for result, failures in [(r, f) for r, f in zip(flakes, plan, strict=True)] + [
-        (r, None) for r in dooms
-    ]:
+    expected: list[tuple[Any, int | None]] = [*zip(flakes, plan, strict=True)]
+    expected += [(r, None) for r in dooms] + [(r, -1) for r in hung]
+    for result, failures in expected:
         fresh = backend.get_result(result.id)
         kinds = [error.exception_class_path.rsplit(".", 1)[-1] for error in fresh.errors]
         lost_here = kinds.count("WorkerLost")
@@ -641,6 +653,9 @@ def retries_under_kills(target: Target, scale: Scale) -> Row:
         )
         if failures is None:  # doomed: FAILED after exactly max_attempts.
             ok = fresh.status == TaskResultStatus.FAILED and fresh.attempts == 3
+        elif failures == -1:  # hung: each attempt stopped at its timeout.
+            ok = fresh.status == TaskResultStatus.FAILED and fresh.attempts == 2
+            ok = ok and set(kinds) <= {"TaskTimeout", "WorkerLost"}
         else:
             ok = (
                 fresh.status == TaskResultStatus.SUCCESSFUL
@@ -655,6 +670,7 @@ def retries_under_kills(target: Target, scale: Scale) -> Row:
     figures = {
         "flaky": len(flakes),
         "doomed": len(dooms),
+        "hung (1 s timeout)": len(hung),
         "kills": len(target.killed),
         "lost attempts": lost,
         "SUCCESSFUL": statuses["SUCCESSFUL"],
@@ -664,12 +680,18 @@ def retries_under_kills(target: Target, scale: Scale) -> Row:
     }
     ok = not wrong and not figures["left RUNNING"] and target.finished(ids)
     return Row(
-        target.name, "5. retries while workers are SIGKILLed", figures, ok, "; ".join(wrong[:3])
+        target.name,
+        "5. retries and timeouts while workers are SIGKILLed",
+        figures,
+        ok,
+        "; ".join(wrong[:3]),
     )
 
 
 def scenarios_for(target: str, scale: Scale) -> list[Callable[[Target, Scale], Row]]:
     chosen: list[Callable[[Target, Scale], Row]] = [exactly_once, crashes, graceful_shutdown]
+    if target != "rq":  # RQ runs one job per worker process.
+        chosen += [exactly_once_in_slots, graceful_shutdown_of_slots]
     if target in SERVER_COMMANDS and scale.restart_tasks:
         chosen.append(database_restart)
     if target != "rq":  # Database workers run the schedules.

@@ -59,6 +59,12 @@ def doomed(context: TaskContext) -> None:
     raise Flake(f"attempt {context.attempt}: always")
 
 
+@task(takes_context=True, max_attempts=2, backoff=constant(0), timeout=1)
+def hang(context: TaskContext) -> None:
+    """Run far past the timeout: each attempt is stopped, the last one FAILED."""
+    time.sleep(60)
+
+
 @task
 def tick() -> None:
     """What the one-second schedule enqueues (scenario 6); db_worker -v 2 logs each tick."""

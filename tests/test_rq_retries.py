@@ -106,6 +106,18 @@ def test_a_lost_attempt_counts_and_is_retried_while_attempts_are_left(redis: Red
     assert result.attempts == 2
 
 
+def test_a_lost_task_retried_without_delay_goes_back_to_the_front_of_its_queue(
+    redis: Redis,
+) -> None:
+    lost = retry_tasks.flaky.using(backend="rq").enqueue("e", failures=0)  # constant(0)
+    waiting = retry_tasks.flaky.using(backend="rq").enqueue("f", failures=0)
+    started_by_a_gone_worker(redis, lost.id, seconds_ago=DEFAULT_WORKER_TIMEOUT + 1)
+
+    lost.refresh()
+
+    assert rq_backend().queue("default").job_ids == [lost.id, waiting.id]
+
+
 def test_a_forked_work_horse_stops_its_task_at_the_timeout(redis: Redis) -> None:
     result = retry_tasks.spins.using(backend="rq").enqueue(30)
 

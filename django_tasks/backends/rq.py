@@ -439,6 +439,7 @@ def _save_attempt(job: Job) -> Callable[[TaskResult[Any]], None]:
             due = result.task.run_after
             delay = (due - timezone.now()).total_seconds() if due else 0
             job.retry_intervals = [math.ceil(max(delay, 0))]
+            job.enqueue_at_front_on_retry = False  # A failed attempt goes to the back.
         else:
             job.retries_left = 0
         job.save_meta()
@@ -549,6 +550,8 @@ def fail_lost_job(job: Job, backend: RQBackend) -> None:
         else:
             job.retries_left = 1
             job.retry_intervals = [math.ceil(retry_in)]
+            # Without a delay it keeps its place in line, as on the database backend.
+            job.enqueue_at_front_on_retry = retry_in <= 0
             job.retry(queue, pipeline)
         pipeline.execute()
 

@@ -191,6 +191,18 @@ def test_a_lost_attempt_with_attempts_left_is_retried_and_counted() -> None:
     assert "made READY to run again" in error["traceback"]
 
 
+def test_a_lost_task_retried_without_delay_keeps_its_place_in_line() -> None:
+    first = db_tasks.attempt_info.enqueue()  # backoff=constant(0)
+    db_tasks.add.enqueue(1, 2)
+    due = row_of(first).available_at
+    lose(first)
+
+    reclaim_stale()
+
+    assert row_of(first).available_at == due
+    assert DBTaskResult.objects.ready().first() == row_of(first)  # Claimed next.
+
+
 def test_a_lost_last_attempt_fails_the_task() -> None:
     result = db_tasks.add.enqueue(1, 2)  # max_attempts=1
     lose(result)

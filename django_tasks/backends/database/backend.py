@@ -287,7 +287,9 @@ def lost_outcome(row: DBTaskResult, backend: DatabaseBackend, now: datetime) -> 
         status=TaskResultStatus.READY,
         finished_at=now,
         errors=[*stored_errors_of(row), _error_of(error)],
-        retry_at=now + timedelta(seconds=retry_in),
+        # Without a delay it keeps its place in line: a crash does not send a task to
+        # the back of a backlog.
+        retry_at=now + timedelta(seconds=retry_in) if retry_in > 0 else row.available_at,
     )
 
 

@@ -12,7 +12,6 @@ benchmarks/README.md.
 Each run takes every measure back to back, the levels in turn, on an emptied table.
 """
 
-import json
 import os
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from driver_call import call_driver
 
 HERE = Path(__file__).resolve().parent
 LEVELS = (1, 4, 16)
@@ -73,17 +74,13 @@ class ConcurrencyBench:
         return env
 
     def driver(self, *args: str) -> dict[str, Any]:
-        out = subprocess.run(
+        return call_driver(
             [sys.executable, str(HERE / "driver.py"), *args],
             cwd=HERE,
             env=self.env(),
-            capture_output=True,
-            text=True,
             timeout=PROCESS_TIMEOUT,
+            what=f"driver {args}",
         )
-        if out.returncode:
-            raise RuntimeError(f"driver {args} failed:\n{out.stderr}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
 
     def drain(self, task: str, n: int, level: int, run: int) -> None:
         """Queue n tasks, drain them with one worker of `level` slots; record rate, dup, missing."""

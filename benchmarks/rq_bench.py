@@ -10,7 +10,6 @@ database, flushed before every step; ours' jobs go to the queue "default", raw R
 back to back. rq_driver.py does the in-process half.
 """
 
-import json
 import math
 import os
 import signal
@@ -24,6 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from driver_call import call_driver
 from redis import Redis
 
 HERE = Path(__file__).resolve().parent
@@ -78,18 +78,13 @@ class RQBench:
             connection.flushdb()
 
     def driver(self, *args: str) -> dict[str, Any]:
-        out = subprocess.run(
+        return call_driver(
             [sys.executable, str(HERE / "rq_driver.py"), *args],
             cwd=HERE,
             env=self.env(),
-            capture_output=True,
-            text=True,
             timeout=PROCESS_TIMEOUT,
+            what=f"rq_driver.py {' '.join(args)}",
         )
-        if out.returncode:
-            raise RuntimeError(f"rq_driver.py {' '.join(args)} failed:\n{out.stderr}")
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return result
 
     def start_worker(
         self, worker_class: str, queues: list[str], name: str, exec_log: Path, *, burst: bool

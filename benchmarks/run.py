@@ -13,7 +13,6 @@ The RQ backend is compared with raw RQ by rq_bench.py, which this runs as well
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import concurrency_bench
 import rq_bench
+from driver_call import call_driver
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -142,17 +142,13 @@ class Bench:
     # --- processes ------------------------------------------------------------------
 
     def driver(self, side: Side, config: Config, *args: str, exec_log: Path | None = None):
-        out = subprocess.run(
+        return call_driver(
             [side.python, str(HERE / "driver.py"), *args],
             cwd=HERE,
             env=self.env(side, config, exec_log),
-            capture_output=True,
-            text=True,
             timeout=WORKER_TIMEOUT,
+            what=f"{side.name} driver {args}",
         )
-        if out.returncode:
-            raise RuntimeError(f"{side.name} driver {args} failed:\n{out.stderr}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
 
     def start_workers(
         self, side: Side, config: Config, count: int, exec_log: Path, *, batch: bool

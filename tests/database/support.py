@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_tasks import TaskResult, TaskResultStatus, task_backends
 from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.models import DBTaskResult
-from django_tasks.backends.database.records import StaleTask
+from django_tasks.backends.database.records import Claimant, Claimed, StaleTask, Unrunnable
 from django_tasks.backends.database.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,3 +162,37 @@ class WorkerProcess:
             self.process.kill()
         self.process.wait()
         self._log.close()
+
+
+def claimed_as_stored(claimed: Claimed | None, claimant: Claimant) -> TaskResult[Any]:
+    """The claimed TaskResult, checked against its row and get_result's view of it."""
+    assert claimed is not None and not isinstance(claimed, Unrunnable)
+    assert result_fields(claimed) == result_fields(
+        task_backends[claimant.backend_name].get_result(claimed.id)
+    )
+    row = DBTaskResult.objects.get(pk=claimed.id)
+    assert (row.status, row.claimed_by, row.backend_name) == (
+        TaskResultStatus.RUNNING,
+        claimant.worker_id,
+        claimant.backend_name,
+    )
+    assert row.last_attempted_at is not None
+    assert row.lease_expires_at == row.last_attempted_at + claimant.lease
+    return claimed
+
+
+def result_fields(result: TaskResult[Any]) -> dict[str, object]:
+    return {
+        "id": result.id,
+        "task": result.task.module_path,
+        "status": result.status,
+        "enqueued_at": result.enqueued_at,
+        "started_at": result.started_at,
+        "last_attempted_at": result.last_attempted_at,
+        "finished_at": result.finished_at,
+        "args": result.args,
+        "kwargs": result.kwargs,
+        "backend": result.backend,
+        "errors": result.errors,
+        "worker_ids": result.worker_ids,
+    }

@@ -12,6 +12,8 @@ from pytest_django import Settings
 
 from django_tasks import TaskResult, TaskResultStatus
 from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.backends.database.worker import Worker
+from django_tasks.exceptions import InvalidTaskBackend
 
 from .. import db_tasks
 from .support import row_of
@@ -154,6 +156,32 @@ def test_db_worker_refuses_bad_options_and_runs_nothing(args: list[str], message
         call_command("db_worker", "--batch", "--no-startup-delay", *args)
 
     assert row_of(result).status == TaskResultStatus.READY
+
+
+@pytest.mark.parametrize(
+    ("options", "args"),
+    [
+        ({"interval": -1.0}, ["--interval", "-1"]),
+        ({"interval": "soon"}, ["--interval", "soon"]),
+        ({"max_tasks": 0}, ["--max-tasks", "0"]),
+        ({"max_tasks": "many"}, ["--max-tasks", "many"]),
+        ({"concurrency": "1.5"}, ["--concurrency", "1.5"]),
+        ({"worker_id": "x" * 65}, ["--worker-id", "x" * 65]),
+        ({"queue_names": ["a", "", "b"]}, ["--queue-name", "a,,b"]),
+        ({"backend_name": "dummy"}, ["--backend", "dummy"]),
+        ({"backend_name": "nope"}, ["--backend", "nope"]),
+    ],
+)
+def test_db_worker_and_worker_refuse_a_bad_option_in_the_same_words(
+    options: dict[str, Any], args: list[str]
+) -> None:
+    with pytest.raises((ValueError, InvalidTaskBackend)) as refused:
+        options = {"backend_name": "database", **options}
+        Worker(**options)
+    with pytest.raises(CommandError) as command_refused:
+        call_command("db_worker", "--batch", *args)
+
+    assert str(refused.value) in str(command_refused.value)
 
 
 # --- prune_db_task_results (see also test_prune.py) ---------------------

@@ -19,7 +19,7 @@ from django_tasks.backends.database.records import Claimant
 from django_tasks.backends.database.worker import Worker
 
 from .. import db_tasks
-from .support import WorkerProcess, row_of, run_worker, wait_for
+from .support import WorkerProcess, claimed_as_stored, row_of, run_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,12 +147,11 @@ def test_claim_up_to_claims_that_many_in_claim_order() -> None:
 
     claimed = DBTaskResult.objects.claim_up_to(claimant, 3)
 
-    assert [str(row.id) for row in claimed] == [high.id, low[0].id, low[1].id]
-    for row in claimed:
-        stored = DBTaskResult.objects.get(pk=row.id)
-        assert (stored.status, stored.claimed_by, stored.worker_ids) == ("RUNNING", "w", ["w"])
-        assert row.worker_ids == ["w"] and row.lease_expires_at == stored.lease_expires_at
-    assert DBTaskResult.objects.claim_up_to(claimant, 5) == [DBTaskResult.objects.get(pk=low[2].id)]
+    assert [result.id for result in claimed] == [high.id, low[0].id, low[1].id]
+    for result in claimed:
+        assert claimed_as_stored(result, claimant).worker_ids == ["w"]
+    [last] = DBTaskResult.objects.claim_up_to(claimant, 5)
+    assert claimed_as_stored(last, claimant).id == low[2].id
 
 
 # --- db_worker processes ------------------------------------------------------------

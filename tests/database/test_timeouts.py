@@ -9,7 +9,7 @@ import pytest
 from pytest_django import Settings
 
 from django_tasks import TaskResultStatus, task_backends
-from django_tasks.backends.database.worker import TIMED_OUT_EXIT_STATUS, TIMEOUT_GRACE
+from django_tasks.backends.database.attempt_timeouts import TIMED_OUT_EXIT_STATUS, TIMEOUT_GRACE
 from django_tasks.base import TaskError
 
 from .. import db_tasks

@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,13 +19,21 @@ from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.records import Claimant, Outcome
+from django_tasks.backends.database.sql import CLAIM_SET_COLUMNS, Statements
 from django_tasks.backends.database.worker import Worker
 from django_tasks.exceptions import InvalidTask, InvalidTaskBackend
 from django_tasks.serialization import MAX_JSON_DEPTH
 from django_tasks.signals import task_finished, task_started
 
 from .. import db_tasks
-from .support import make_running, reclaim_stale, row_of, run_worker, store_raw_json
+from .support import (
+    claimed_as_stored,
+    make_running,
+    reclaim_stale,
+    row_of,
+    run_worker,
+    store_raw_json,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -719,6 +728,38 @@ def test_the_manager_lists_ready_running_and_finished_tasks() -> None:
     assert ids(DBTaskResult.objects.finished()) == {done.id}
 
 
+def test_every_way_to_claim_sets_a_row_the_same_way() -> None:
+    # On PostgreSQL the three are the function of migration 0006 (without an outcome,
+    # then with one) and claim_ready; elsewhere select_ready + mark_claimed.
+    tasks = [db_tasks.attempt_info.enqueue() for _ in range(4)]
+    for result in tasks:
+        make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))
+    DBTaskResult.objects.update(started_at=timezone.now() - timedelta(minutes=1))
+    reclaim_stale()
+    claimant = Claimant(
+        worker_id="w-1", backend_name="database", queue_names=None, lease=timedelta(minutes=1)
+    )
+    now = timezone.now()
+    columns = [*CLAIM_SET_COLUMNS, *Statements.ROW_CLAIM_SETS, "backend_name", "errors"]
+
+    def set_by_claim(result: TaskResult[Any]) -> dict[str, object]:
+        row = DBTaskResult.objects.get(pk=result.id)
+        return {column: getattr(row, column) for column in columns}
+
+    first = claimed_as_stored(DBTaskResult.objects.claim_next(claimant, now), claimant)
+    claims = [set_by_claim(first)]
+    done = Outcome(id=uuid.UUID(first.id), status=TaskResultStatus.SUCCESSFUL, finished_at=now)
+    _, second = DBTaskResult.objects.finish(done, claimant, claim_next=True)
+    [third, fourth] = DBTaskResult.objects.claim_up_to(claimant, 2, now)
+    for other in (second, third, fourth):
+        claims.append(set_by_claim(claimed_as_stored(other, claimant)))
+
+    assert claims[0]["worker_ids"] == ["lost-worker", "w-1"]
+    assert claims[0]["last_attempted_at"] == now
+    assert claims[0]["errors"] == row_of(tasks[0]).errors  # Kept as they were.
+    assert claims[1:] == [claims[0]] * 3
+
+
 def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
     # The claim returns some columns and fills in the ones it set itself: all of them
     # must agree with the row, for the first claim and for one made with an outcome.
@@ -732,31 +773,17 @@ def test_a_claimed_task_is_returned_exactly_as_it_is_stored() -> None:
         worker_id="w-1", backend_name="database", queue_names=None, lease=timedelta(minutes=1)
     )
 
-    first = DBTaskResult.objects.claim_next(claimant)
-    assert first is not None
-    assert str(first.pk) == retried.id
-    outcome = Outcome(id=first.pk, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
+    first = claimed_as_stored(DBTaskResult.objects.claim_next(claimant), claimant)
+    assert first.id == retried.id
+    assert first.status == TaskResultStatus.RUNNING
+    assert first.worker_ids == ["lost-worker", "w-1"]
+    assert first.errors[-1].exception_class_path.endswith("WorkerLost")
+    outcome = Outcome(
+        id=uuid.UUID(first.id), status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now()
+    )
     stored, second = DBTaskResult.objects.finish(outcome, claimant, claim_next=True)
     assert stored
-    assert second is not None
-    assert str(second.pk) == deferred.id
-
-    def fields(row: DBTaskResult) -> dict[str, object]:
-        return {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
-
-    assert fields(second) == fields(DBTaskResult.objects.get(pk=second.pk))
-    first_now = DBTaskResult.objects.get(pk=first.pk)
-    assert fields(first) == {
-        **fields(first_now),
-        # What the outcome changed since the claim.
-        "status": TaskResultStatus.RUNNING,
-        "finished_at": None,
-        "return_value": None,
-        "claimed_by": "w-1",
-        "lease_expires_at": first.lease_expires_at,
-    }
-    assert first.worker_ids == ["lost-worker", "w-1"]
-    assert first.errors[-1]["exception_class_path"].endswith("WorkerLost")
+    assert claimed_as_stored(second, claimant).id == deferred.id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,9 +27,9 @@ from ...base import TaskResultStatus
 from ...exceptions import InvalidTask
 from ...execution import resolve_task
 from . import schedule_admin as schedule_admin  # Periodic schedules have an admin of their own.
-from .backend import stored_errors_of
 from .models import DBTaskResult
 from .records import StoredError
+from .rows import stored_errors_of
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[DBTaskResult]

@@ -16,6 +16,6 @@ class WorkerInterrupted(BaseException):
 class AttemptTimedOut(BaseException):
     """
     Raised in a sync task's frame, from SIGALRM, when its attempt reaches its timeout
-    (a worker of --concurrency 1; see worker.py). The runner records TaskTimeout in its
+    (a worker of --concurrency 1; see attempt_timeouts.py). The runner records TaskTimeout in its
     place. A BaseException, so that the task's own `except Exception` does not swallow it.
     """

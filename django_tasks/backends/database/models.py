@@ -1,7 +1,8 @@
 """
 The task table (DBTaskResult) and its manager, which runs every query the backend and
 the worker need: enqueue, claim, finish, lease renewal, reclaiming tasks of lost
-workers, pruning. The hot statements are written in sql.py; nothing else writes SQL.
+workers, pruning. The worker gets TaskResults from it, never rows (rows.py translates).
+The hot statements are written in sql.py; nothing else writes SQL.
 DBSchedule holds each periodic schedule's last tick (see scheduler.py).
 """
 
@@ -11,7 +12,7 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -28,7 +29,8 @@ from ...base import (
     TASK_MIN_PRIORITY,
     TaskResultStatus,
 )
-from .records import MAX_NAME_LENGTH, Claimant, NewTask, Outcome, StaleTask
+from .records import MAX_NAME_LENGTH, Claimant, Claimed, NewTask, Outcome, StaleTask
+from .rows import claimed_from_row
 from .sql import CLAIM_ORDER, Statements, statements_for, write_transaction
 
 FINISHED_STATUSES = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
@@ -69,10 +71,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
 
     # --- the worker's side ----------------------------------------------------------
 
-    def claim_next(self, claimant: Claimant, now: datetime | None = None) -> DBTaskResult | None:
+    def claim_next(self, claimant: Claimant, now: datetime | None = None) -> Claimed | None:
         """
         Claim the next ready task: mark it RUNNING for a new attempt by the claimant,
-        with a lease that expires unless renewed. Returns it, or None if none is ready.
+        with a lease that expires unless renewed. Returns its TaskResult (Unrunnable if
+        the row cannot run), or None if none is ready.
         """
         now = now or timezone.now()
         using = self._write_db()
@@ -81,11 +84,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             return self._finish_and_claim(sql, None, claimant, now)[1]
         with write_transaction(using):
             rows = self._claim_in_transaction(sql, claimant, now)
-        return rows[0] if rows else None
+        return claimed_from_row(rows[0]) if rows else None
 
     def finish(
         self, outcome: Outcome, claimant: Claimant, *, claim_next: bool = False
-    ) -> tuple[bool, DBTaskResult | None]:
+    ) -> tuple[bool, Claimed | None]:
         """
         Store the outcome of the claimant's attempt, and claim its next task in the same
         transaction if `claim_next`. The outcome is stored only if the claimant still
@@ -103,11 +106,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             if not claim_next:
                 return stored, None
             rows = self._claim_in_transaction(sql, claimant, now)
-        return stored, rows[0] if rows else None
+        return stored, claimed_from_row(rows[0]) if rows else None
 
     def claim_up_to(
         self, claimant: Claimant, count: int, now: datetime | None = None
-    ) -> list[DBTaskResult]:
+    ) -> list[Claimed]:
         """
         Claim up to `count` ready tasks at once, as claim_next() claims one (a worker
         with several free slots); returned in claim order. One statement on PostgreSQL.
@@ -126,10 +129,10 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             with write_transaction(using):
                 rows = self._claim_in_transaction(sql, claimant, now, count)
         rows.sort(key=lambda row: (-row.priority, row.available_at, row.enqueued_at))
-        return rows
+        return [claimed_from_row(row) for row in rows]
 
     def renew_leases(
-        self, ids: Collection[uuid.UUID], claimant: Claimant, now: datetime | None = None
+        self, ids: Collection[str], claimant: Claimant, now: datetime | None = None
     ) -> int:
         """Extend the leases of the tasks the claimant is running (its heartbeat): one UPDATE."""
         now = now or timezone.now()
@@ -286,16 +289,8 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
             found = cursor.fetchall()
         rows = [sql.model_from_row(sql.columns, values) for values in found]
         for row in rows:
-            worker_ids: object = row.worker_ids
-            previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
-            row.status = TaskResultStatus.RUNNING
-            row.claimed_by = claimant.worker_id
-            row.lease_expires_at = now + claimant.lease
-            row.last_attempted_at = now
-            row.started_at = row.started_at or now
-            row.worker_ids = [*previous, claimant.worker_id]
             with sql.cursor() as cursor:
-                cursor.execute(sql.mark_claimed, sql.mark_claimed_params(row))
+                cursor.execute(sql.mark_claimed, sql.claim_row(row, claimant, now))
         return rows
 
     def _finish_and_claim(
@@ -304,8 +299,8 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         outcome: Outcome | None,
         claimant: Claimant,
         now: datetime,
-    ) -> tuple[bool, DBTaskResult | None]:
-        # PostgreSQL: the function of migration 0004.
+    ) -> tuple[bool, Claimed | None]:
+        # PostgreSQL: the function of migration 0006.
         with sql.cursor() as cursor:
             cursor.execute(
                 sql.FINISH_AND_CLAIM, sql.finish_and_claim_params(outcome, claimant, now)
@@ -315,7 +310,7 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         nothing_claimed = claimed[0] is None  # The id.
         if nothing_claimed:
             return finished == 1, None
-        return finished == 1, sql.claimed(names, claimed, claimant, now)
+        return finished == 1, claimed_from_row(sql.claimed(names, claimed, claimant, now))
 
 
 class StatusIndex(models.Index):

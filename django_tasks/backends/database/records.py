@@ -1,7 +1,8 @@
 """
 What the database backend's layers hand each other: the worker's identity as a claimant,
-a new task, an attempt's outcome, a task taken back from a lost worker. Plain values, no
-database: the backend, the manager, the SQL and the worker all speak them.
+a new task, a claimed task (a TaskResult, or a row that cannot run), an attempt's
+outcome, a task taken back from a lost worker. Plain values, no database: the backend,
+the manager, the SQL and the worker all speak them.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
-from ...base import TaskResultStatus
+from ...base import TaskResult, TaskResultStatus
+from ...exceptions import InvalidTask
 
 MAX_NAME_LENGTH = 64  # Of queue, backend and worker names: the columns' size.
 
@@ -28,6 +30,20 @@ class Claimant:
 
 # One stored error: {"exception_class_path": ..., "traceback": ...}, as a TaskError's fields.
 StoredError = dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unrunnable:
+    """A claimed row that is no TaskResult here (corrupt, or naming no task): it fails."""
+
+    id: str
+    task_path: str
+    errors: list[StoredError]  # What could be read of the row's errors.
+    problem: InvalidTask
+
+
+# What a claim hands the worker.
+Claimed: TypeAlias = TaskResult[Any] | Unrunnable
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,10 +26,22 @@ if TYPE_CHECKING:
 
 # Ready tasks run highest priority first, then the earliest due, then the oldest.
 CLAIM_ORDER = ("-priority", "available_at", "enqueued_at")
-# The columns a PostgreSQL claim sets to values the claimant knows (Statements.claimed).
-CLAIM_SETS = frozenset(
-    ("status", "backend_name", "claimed_by", "lease_expires_at", "last_attempted_at")
-)
+# What a claim sets on every row it claims (claim_sets()). Besides these, it keeps a
+# row's started_at if it has one (else now), and adds the claimant to its worker_ids.
+CLAIM_SET_COLUMNS = ("status", "claimed_by", "lease_expires_at", "last_attempted_at")
+# The columns whose values the claimant knows without reading the row: what it sets,
+# and the backend it claims for. A PostgreSQL claim does not return them (claimed()).
+CLAIM_KNOWS = frozenset((*CLAIM_SET_COLUMNS, "backend_name"))
+
+
+def claim_sets(claimant: Claimant, now: datetime) -> dict[str, Any]:
+    """The values of CLAIM_SET_COLUMNS, in that order, for a claim at `now`."""
+    return {
+        "status": TaskResultStatus.RUNNING.value,
+        "claimed_by": claimant.worker_id,
+        "lease_expires_at": now + claimant.lease,
+        "last_attempted_at": now,
+    }
 
 
 class Statements:
@@ -100,7 +112,7 @@ class Statements:
         self._finish: dict[tuple[bool, bool], str] = {}
         # The columns the PostgreSQL function returns, as it names them (see claimed()).
         self._claim_returns: tuple[str, ...] | None = None
-        self.claim_ready_columns = tuple(name for name in self.columns if name not in CLAIM_SETS)
+        self.claim_ready_columns = tuple(name for name in self.columns if name not in CLAIM_KNOWS)
         # MariaDB checks every CHECK constraint of a row it updates, the JSON_VALID of
         # columns the UPDATE does not touch included: a row whose args another program
         # stored past that check (too deep, say) could then never be claimed or failed,
@@ -108,11 +120,8 @@ class Statements:
         self._unchecked = ""
         if connection.display_name == "MariaDB":
             self._unchecked = "SET STATEMENT check_constraint_checks = 0 FOR "
-        self.mark_claimed = (
-            f"{self._unchecked}UPDATE {self.table} SET status = 'RUNNING', claimed_by = %s, "
-            "lease_expires_at = %s, last_attempted_at = %s, started_at = %s, worker_ids = %s "
-            "WHERE id = %s"
-        )
+        marked = ", ".join(f"{name} = %s" for name in (*CLAIM_SET_COLUMNS, *self.ROW_CLAIM_SETS))
+        self.mark_claimed = f"{self._unchecked}UPDATE {self.table} SET {marked} WHERE id = %s"
 
     @contextmanager
     def cursor(self) -> Generator[CursorWrapper, None, None]:
@@ -182,18 +191,9 @@ class Statements:
     def claimed(
         self, names: tuple[str, ...], row: Sequence[Any], claimant: Claimant, now: datetime
     ) -> DBTaskResult:
-        """The task the PostgreSQL function claimed, with what finish_and_claim_params() gave it."""
-        return self.model_from_row(
-            names,
-            row,
-            {
-                "status": TaskResultStatus.RUNNING.value,
-                "backend_name": claimant.backend_name,
-                "claimed_by": claimant.worker_id,
-                "lease_expires_at": now + claimant.lease,
-                "last_attempted_at": now,
-            },
-        )
+        """A task a PostgreSQL claim returned (its columns `names`), with what it knows."""
+        known = {**claim_sets(claimant, now), "backend_name": claimant.backend_name}
+        return self.model_from_row(names, row, known)
 
     def _converters_of(self, name: str) -> list[tuple[Any, Any]]:
         field = self.fields.get(name)
@@ -283,45 +283,55 @@ class Statements:
         those claimed() knows), in no particular order.
         """
         returned = ", ".join(f"t.{column}" for column in self.claim_ready_columns)
+        sets = ", ".join(f"{name} = %s" for name in CLAIM_SET_COLUMNS)
         return (
             f"WITH picked AS (SELECT id FROM {self.table} WHERE status = 'READY' AND "
             f"backend_name = %s{_queue_filter(claimant)} AND available_at <= %s "
             f"ORDER BY {self.ORDER} LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {self.table} AS t SET status = 'RUNNING', claimed_by = %s, "
-            "lease_expires_at = %s, last_attempted_at = %s, "
+            f"UPDATE {self.table} AS t SET {sets}, "
+            # ROW_CLAIM_SETS, in SQL:
             "started_at = COALESCE(t.started_at, %s), "
             "worker_ids = t.worker_ids || jsonb_build_array(%s::text) "
             f"FROM picked WHERE t.id = picked.id RETURNING {returned}"
         )
 
     def claim_ready_params(self, claimant: Claimant, now: datetime, limit: int) -> list[Any]:
-        worker = claimant.worker_id
         return [
             *self.select_ready_params(claimant, now),
             limit,
-            worker,
-            now + claimant.lease,
+            *claim_sets(claimant, now).values(),
             now,
-            now,
-            worker,
+            claimant.worker_id,
         ]
 
     def select_ready_params(self, claimant: Claimant, now: datetime) -> list[Any]:
         queues = sorted(claimant.queue_names or ())
         return [claimant.backend_name, *queues, self.prep("available_at", now)]
 
-    def mark_claimed_params(self, row: DBTaskResult) -> list[Any]:
+    # What a claim sets that depends on the row (see CLAIM_SET_COLUMNS).
+    ROW_CLAIM_SETS = ("started_at", "worker_ids")
+
+    def claim_row(self, row: DBTaskResult, claimant: Claimant, now: datetime) -> list[Any]:
+        """
+        Claim a row read by select_ready (SQLite, MySQL, MariaDB): set what the claim
+        sets on it, and return the parameters of mark_claimed that store that.
+        """
+        worker_ids: object = row.worker_ids
+        previous = cast(list[object], worker_ids) if isinstance(worker_ids, list) else []
+        values = {
+            **claim_sets(claimant, now),
+            "started_at": row.started_at or now,
+            "worker_ids": [*previous, claimant.worker_id],
+        }
+        for name, value in values.items():
+            setattr(row, name, value)
         return [
-            row.claimed_by,
-            self.prep("lease_expires_at", row.lease_expires_at),
-            self.prep("last_attempted_at", row.last_attempted_at),
-            self.prep("started_at", row.started_at),
-            self.prep("worker_ids", row.worker_ids),
+            *(self.prep(name, value) for name, value in values.items()),
             self.prep("id", row.id),
         ]
 
     # The arguments of the PostgreSQL function that stores an outcome and claims the next
-    # task in one call (see migration 0005): the outcome's, then the claimant's.
+    # task in one call (see migration 0006): the outcome's, then the claimant's.
     FINISH_ARGUMENTS = (
         "finish_id",
         "finish_status",

@@ -1,45 +1,31 @@
 """
 The worker behind `manage.py db_worker`: claims tasks from the table, runs each with the
 shared runner (django_tasks.execution), and stores the outcome. The queries are the
-model manager's; this module decides when to ask.
+model manager's, which hands it TaskResults; this module decides when to ask.
 
 With concurrency 1 the worker's own thread runs the tasks, one at a time. With more, it
-claims for its free slots and hands the tasks to that many slot threads, each with its
-own database connection; the coroutines of async tasks all run on one event loop of the
-worker. A heartbeat thread renews the leases of the running tasks and watches their
-timeouts (see _Heartbeat).
+claims for its free slots and hands the tasks to that many slot threads (slots.py). A
+heartbeat thread renews the leases of the running tasks (heartbeat.py) and watches their
+timeouts (attempt_timeouts.py). Between claims it waits as waiting.py says.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
-import inspect
 import logging
-import math
 import os
 import random
-import select
 import signal
-import socket
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cache, partial
-from queue import SimpleQueue
-from types import FrameType, TracebackType
+from functools import partial
+from types import FrameType
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
-from ... import task_backends
 from ...base import (
     DEFAULT_TASK_BACKEND_ALIAS,
     DEFAULT_TASK_QUEUE_NAME,
@@ -47,19 +33,20 @@ from ...base import (
     TaskResult,
     TaskResultStatus,
 )
-from ...exceptions import InvalidTask, InvalidTaskBackend
-from ...execution import record_attempt_error, record_failure, run_task
+from ...execution import record_failure, run_task
 from ...periodic import schedules
-from ...signals import task_finished
-from ...timeouts import timed_out
 from ...utils import get_module_path, get_random_id
-from .backend import DatabaseBackend, failed_outcome, outcome_of, result_from_row
+from . import options
+from .attempt_timeouts import AttemptTimeouts
 from .db_errors import is_lock_conflict, is_retryable, is_statement_error
-from .exceptions import AttemptTimedOut, WorkerInterrupted
-from .listener import DataVersionWatch, EnqueueListener
+from .exceptions import WorkerInterrupted
+from .heartbeat import Heartbeat
 from .models import DBTaskResult
-from .records import MAX_NAME_LENGTH, Claimant, Outcome
+from .records import Claimant, Claimed, Outcome, Unrunnable
+from .rows import failed_outcome, outcome_of
 from .scheduler import Scheduler
+from .slots import Slots
+from .waiting import Waiter
 
 logger = logging.getLogger("django_tasks.backends.database")
 
@@ -71,22 +58,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 RETRY_DELAYS = (0.05, 30.0)
 # After "database is locked" (SQLite), try again soon: the writer is about to finish.
 LOCKED_RETRY_DELAY = 0.01
-# How often an idle worker on SQLite looks for a commit (DataVersionWatch): a new task
-# waits half this on average. Each look wakes the process, which costs more than the
-# look itself: at 25 a second an idle worker uses under 1% of a core.
-CHANGE_CHECK_INTERVAL = 0.04
-# How long past its timeout a task that did not stop may run before the worker gives up
-# on it (records it timed out and exits, see _Heartbeat), and how long that may take.
-TIMEOUT_GRACE = 5.0
-# The exit status of a worker that gave up on a task that ignored its timeout.
-TIMED_OUT_EXIT_STATUS = 3
-
-
-def check_concurrency(value: object) -> int:
-    """The number of tasks a worker runs at once: a whole number >= 1 (ValueError)."""
-    if type(value) is not int or value < 1:
-        raise ValueError(f"concurrency must be a whole number of at least 1, not {value!r}.")
-    return value
 
 
 class Worker:
@@ -108,33 +79,21 @@ class Worker:
         startup_delay: bool = True,
         concurrency: int = 1,
     ) -> None:
-        backend = task_backends[backend_name]
-        if not isinstance(backend, DatabaseBackend):
-            raise InvalidTaskBackend(
-                f"Backend '{backend_name}' is not a database backend. It is a "
-                f"{type(backend).__qualname__}: db_worker runs database tasks only."
-            )
-        if not math.isfinite(interval) or interval < 0:
-            raise ValueError(f"interval must be a number of seconds >= 0, not {interval!r}.")
-        if max_tasks is not None and max_tasks < 1:
-            raise ValueError(f"max_tasks must be at least 1, not {max_tasks!r}.")
-        worker_id = get_random_id() if worker_id is None else worker_id
-        if not 0 < len(worker_id) <= MAX_NAME_LENGTH:
-            raise ValueError(f"A worker id has 1 to {MAX_NAME_LENGTH} characters: {worker_id!r}.")
-        if queue_names is not None and not all(queue_names):
-            raise ValueError(f"Queue names cannot be empty: {sorted(queue_names)!r}.")
-        self.concurrency = check_concurrency(concurrency)
+        # Each option is checked as db_worker checks its argument (options.py).
+        backend = options.database_backend(backend_name)
+        self.interval = options.check_interval(interval)
+        self.max_tasks = options.check_max_tasks(max_tasks)
+        self.concurrency = options.check_concurrency(concurrency)
+        worker_id = options.check_worker_id(get_random_id() if worker_id is None else worker_id)
 
         self.backend = backend
         self.claimant = Claimant(
             worker_id=worker_id,
             backend_name=backend_name,
-            queue_names=None if queue_names is None else frozenset(queue_names),
+            queue_names=options.check_queue_names(queue_names),
             lease=backend.worker_timeout,
         )
-        self.interval = interval
         self.batch = batch
-        self.max_tasks = max_tasks
         self.startup_delay = startup_delay
         self.using = router.db_for_write(DBTaskResult)
         # Enqueues the ticks of periodic schedules; refuses schedules it cannot run.
@@ -147,19 +106,33 @@ class Worker:
         self.stopped_at_once = False  # A second signal: stop now.
         self._interruptible = False  # A task's function is running in this thread.
         self.lock = threading.Lock()  # What slot threads share: running, _claims, tasks_run.
-        self.running: dict[uuid.UUID, DBTaskResult] = {}  # Claimed; the heartbeat renews them.
+        self.running: dict[str, Claimed] = {}  # By id; the heartbeat renews their leases.
         self._claims = 0  # With concurrency: tasks claimed or being claimed (for max_tasks).
         self._halt = threading.Event()  # Set when stopping at once: slot threads' waits end.
-        self._alarm_for: str | None = None  # The result whose SIGALRM is armed.
-        self._heartbeat: _Heartbeat | None = None
+        self.heartbeat = Heartbeat(
+            claimant=self.claimant,
+            using=self.using,
+            interval=self.heartbeat_interval,
+            running=self._running_ids,
+            on_overdue=lambda overdue: self.timeouts.give_up_on(overdue),
+        )
+        self.timeouts = AttemptTimeouts(
+            backend=backend,
+            claimant=self.claimant,
+            heartbeat=self.heartbeat,
+            alarms=self.concurrency == 1,
+            stop=self.stop,
+        )
         self._next_reclaim = 0.0
-        self._listener: EnqueueListener | None = None
-        self._watch: DataVersionWatch | None = None
         self._thread: threading.Thread | None = None  # The one running run().
-        # stop() and signals wake a waiting worker through this pair.
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
+        # stop() and signals wake a waiting worker through it.
+        self.waiter = Waiter(
+            worker_id=worker_id,
+            using=self.using,
+            interval=self.interval,
+            batch=batch,
+            should_stop=self._should_stop,
+        )
 
     @property
     def worker_id(self) -> str:
@@ -170,7 +143,7 @@ class Worker:
     def stop(self) -> None:
         """Stop after the current task (from any thread)."""
         self.stopping = True
-        self.wake()
+        self.waiter.wake()
 
     @contextlib.contextmanager
     def handling_signals(self) -> Generator[None, None, None]:
@@ -204,7 +177,7 @@ class Worker:
         )
         self.stopped_at_once = True
         self._halt.set()
-        self.wake()
+        self.waiter.wake()
         if self.concurrency > 1:
             return  # The loop fails the running tasks, and exits (_work_concurrently).
         if self._thread not in (None, threading.current_thread()):
@@ -236,38 +209,30 @@ class Worker:
             self.claimant.backend_name,
         )
         self._thread = threading.current_thread()
-        self._listener = EnqueueListener.for_database(self.using)
-        self._watch = None if self.batch else DataVersionWatch.for_database(self.using)
         if not self.batch:
-            self._listen()  # Before the first claim, so that no enqueue goes unnoticed.
-        heartbeat = self._heartbeat = _Heartbeat(self)
+            self.waiter.start()
+        heartbeat = self.heartbeat
         heartbeat.start()
-        alarm = None
-        if self.concurrency == 1 and self._thread is threading.main_thread():
-            alarm = signal.signal(signal.SIGALRM, self._on_alarm)
         try:
-            if self.startup_delay:
-                # Workers started together do not all hit the table at once.
-                self._sleep(random.uniform(0, min(self.interval, 1.0)))
-            if self.concurrency == 1:
-                self._work()
-            else:
-                self._work_concurrently()
+            with self.timeouts.alarm_installed():
+                if self.startup_delay:
+                    # Workers started together do not all hit the table at once.
+                    self.waiter.sleep(random.uniform(0, min(self.interval, 1.0)))
+                if self.concurrency == 1:
+                    self._work()
+                else:
+                    self._work_concurrently()
         finally:
-            if alarm is not None:
-                signal.signal(signal.SIGALRM, alarm)
             heartbeat.stop()
-            self._close_listener()
-            self._wake_reader.close()
-            self._wake_writer.close()
+            self.waiter.close()
             logger.info("Worker %s stopped after %d tasks.", self.worker_id, self.tasks_run)
 
     def _work(self) -> None:
         while not self._should_stop():
             self._reclaim_if_due()
             self.scheduler.run_due()
-            row = self._claim()
-            if row is None:
+            claimed = self._claim()
+            if claimed is None:
                 if self.batch:
                     logger.info(
                         "No more tasks to run for worker_id=%s - exiting gracefully. (--batch)",
@@ -276,8 +241,8 @@ class Worker:
                     return
                 self._wait_for_work()
             # Each outcome is stored with the next task's claim, in one transaction.
-            while row is not None:
-                row = self.process(row)
+            while claimed is not None:
+                claimed = self.process(claimed)
                 self._reclaim_if_due()
                 self.scheduler.run_due()
         if self.max_tasks is not None and self.tasks_run >= self.max_tasks:
@@ -293,7 +258,14 @@ class Worker:
         PostgreSQL). A slot claims its own next task as it stores an outcome, as the
         worker of concurrency 1 does; it comes back here when none was ready.
         """
-        slots = _Slots(self)
+        slots = Slots(
+            self.concurrency,
+            worker_id=self.worker_id,
+            lock=self.lock,
+            process=self.process,
+            stop=self.stop,
+            freed=self.waiter.wake,
+        )
         try:
             while True:
                 if self.stopped_at_once:
@@ -301,28 +273,27 @@ class Worker:
                 self._reclaim_if_due()
                 self.scheduler.run_due()
                 wanted = self._reserve_claims(slots.idle)
-                rows: list[DBTaskResult] = []
+                found: list[Claimed] = []
                 if wanted:
-                    self._consume_notifications()
-                    self._mark_data_version()
+                    self.waiter.before_claim()
                     claim = partial(DBTaskResult.objects.claim_up_to, self.claimant, wanted)
-                    rows = self._retrying("claim tasks", claim) or []
-                    self._hold(rows, unreserved=wanted - len(rows))
-                    for row in rows:
-                        slots.hand(row)
-                if slots.busy == 0 and (self._should_stop() or (self.batch and not rows)):
+                    found = self._retrying("claim tasks", claim) or []
+                    self._hold(found, unreserved=wanted - len(found))
+                    for claimed in found:
+                        slots.hand(claimed)
+                if slots.busy == 0 and (self._should_stop() or (self.batch and not found)):
                     if self.batch and not self._should_stop():
                         logger.info(
                             "No more tasks to run for worker_id=%s - exiting gracefully. (--batch)",
                             self.worker_id,
                         )
                     break
-                if wanted and len(rows) == wanted and slots.idle:
+                if wanted and len(found) == wanted and slots.idle:
                     continue  # There may be more.
                 if self.batch or not slots.idle or self._should_stop() or self._claims_used():
                     # Until a slot frees (or lost tasks or a periodic tick are due).
                     wait = min(self.heartbeat_interval, self.scheduler.seconds_until_due())
-                    self._sleep(wait, ignore_stop=True)
+                    self.waiter.sleep(wait, ignore_stop=True)
                 else:
                     self._wait_for_work()
         finally:
@@ -344,12 +315,16 @@ class Worker:
             self._claims += wanted
             return wanted
 
+    def _running_ids(self) -> list[str]:
+        with self.lock:
+            return list(self.running)
+
     def _claims_used(self) -> bool:
         return self.max_tasks is not None and self._claims >= self.max_tasks
 
-    def _hold(self, rows: list[DBTaskResult], unreserved: int = 0) -> None:
+    def _hold(self, found: list[Claimed], unreserved: int = 0) -> None:
         with self.lock:
-            self.running.update((row.pk, row) for row in rows)
+            self.running.update((claimed.id, claimed) for claimed in found)
             self._claims -= unreserved
 
     def _abandon_running_tasks(self) -> None:
@@ -361,14 +336,14 @@ class Worker:
         path = get_module_path(WorkerInterrupted)
         error = TaskError(exception_class_path=path, traceback=f"{path}: {interrupted}\n")
         with self.lock:
-            rows = list(self.running.values())
-        for row in rows:
+            running = list(self.running.values())
+        for claimed in running:
             with contextlib.suppress(DatabaseError):  # The lease brings it back instead.
                 DBTaskResult.objects.finish(
-                    failed_outcome(row, error, timezone.now()), self.claimant
+                    failed_outcome(claimed, error, timezone.now()), self.claimant
                 )
         logger.warning(
-            "Worker %s stopped at once with %d tasks running.", self.worker_id, len(rows)
+            "Worker %s stopped at once with %d tasks running.", self.worker_id, len(running)
         )
         logging.shutdown()
         os._exit(1)  # The slot threads cannot be stopped: the process goes.
@@ -388,34 +363,32 @@ class Worker:
             return self._reserve_claims(1) == 1
         return self.max_tasks is None or self.tasks_run + 1 < self.max_tasks
 
-    def _claim(self) -> DBTaskResult | None:
-        self._consume_notifications()
-        self._mark_data_version()
-        row = self._retrying("claim a task", lambda: DBTaskResult.objects.claim_next(self.claimant))
-        if row is not None:
-            self.running[row.pk] = row
-        return row
+    def _claim(self) -> Claimed | None:
+        self.waiter.before_claim()
+        claimed = self._retrying(
+            "claim a task", lambda: DBTaskResult.objects.claim_next(self.claimant)
+        )
+        if claimed is not None:
+            self.running[claimed.id] = claimed
+        return claimed
 
-    def process(self, row: DBTaskResult) -> DBTaskResult | None:
+    def process(self, claimed: Claimed) -> Claimed | None:
         """Run a claimed task and store its outcome; return the next claimed task, if any."""
+        if isinstance(claimed, Unrunnable):
+            return self._fail_unrunnable(claimed)
+        result = claimed
         started = time.monotonic()
-        try:
-            result = result_from_row(row)
-            _check_arguments_fit(result)
-        except InvalidTask as exc:
-            return self._fail_unrunnable(row, exc)
-
-        next_row: DBTaskResult | None = None
+        next_claimed: Claimed | None = None
         saved = False
 
         def save_outcome(result: TaskResult[Any]) -> None:
-            nonlocal next_row, saved
+            nonlocal next_claimed, saved
             self._interruptible = False
-            next_row = self._store(result)
+            next_claimed = self._store(result)
             saved = True
 
         timeout = self.backend.attempt_policy(result.task).timeout
-        watch = None if timeout is None else partial(self._watch_attempt, result)
+        watch = None if timeout is None else partial(self.timeouts.watch, result)
         self._interruptible = self.concurrency == 1
         try:
             if self.stopped_at_once:  # The second signal came before the task started.
@@ -432,7 +405,7 @@ class Worker:
             logger.exception("Task id=%s: a task signal receiver raised.", result.id)
             if not saved:  # task_started's: the task did not run.
                 record_failure(result, exc)
-                next_row = self._store(result)
+                next_claimed = self._store(result)
         finally:
             self._interruptible = False
         self._count_run()
@@ -443,16 +416,16 @@ class Worker:
             result.status,
             time.monotonic() - started,
         )
-        return next_row
+        return next_claimed
 
-    def _fail_unrunnable(self, row: DBTaskResult, exc: InvalidTask) -> DBTaskResult | None:
-        logger.error("Task id=%s path=%s status=FAILED: %s", row.id, row.task_path, exc)
-        path = get_module_path(type(exc))
-        error = TaskError(exception_class_path=path, traceback=f"{path}: {exc}\n")
-        outcome = failed_outcome(row, error, timezone.now())
-        next_row = self._store_outcome(outcome)
+    def _fail_unrunnable(self, claimed: Unrunnable) -> Claimed | None:
+        problem = claimed.problem
+        logger.error("Task id=%s path=%s status=FAILED: %s", claimed.id, claimed.task_path, problem)
+        path = get_module_path(type(problem))
+        error = TaskError(exception_class_path=path, traceback=f"{path}: {problem}\n")
+        next_claimed = self._store_outcome(failed_outcome(claimed, error, timezone.now()))
         self._count_run()
-        return next_row
+        return next_claimed
 
     def _count_run(self) -> None:
         if self.concurrency == 1:
@@ -461,96 +434,19 @@ class Worker:
         with self.lock:
             self.tasks_run += 1
 
-    # --- timeouts -----------------------------------------------------------------
-
-    def _watch_attempt(self, result: TaskResult[Any], call: Callable[[], R], seconds: float) -> R:
-        """
-        Make the call of an attempt that has a timeout. In the main thread, a sync task
-        is interrupted by SIGALRM at its timeout (AttemptTimedOut, in its frame); async
-        tasks are cancelled on their event loop (the runner's asyncio.timeout). Either
-        way, the heartbeat gives up on an attempt still running TIMEOUT_GRACE later.
-        """
-        heartbeat = self._heartbeat
-        assert heartbeat is not None  # Set by run().
-        alarm = (
-            self.concurrency == 1
-            and not result.task.is_async
-            and threading.current_thread() is threading.main_thread()
-        )
-        heartbeat.watch(result, time.monotonic() + seconds + TIMEOUT_GRACE)
-        if alarm:
-            self._alarm_for = result.id
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            return call()
-        finally:
-            if alarm:
-                # The flag first: an alarm handled after it raises nothing.
-                self._alarm_for = None
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            heartbeat.unwatch(result)
-
-    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
-        if self._alarm_for is None:
-            return
-        self._alarm_for = None
-        raise AttemptTimedOut(f"Worker {self.worker_id}: the attempt reached its timeout.")
-
-    def give_up_on(self, overdue: list[_Watched]) -> None:
-        """
-        The heartbeat's last resort, for attempts still running TIMEOUT_GRACE past their
-        timeout (a thread that cannot be interrupted, a call that ignores signals):
-        record them timed out (retried if attempts are left), end the leases of the
-        other running tasks so that any worker takes them back, and exit
-        TIMED_OUT_EXIT_STATUS, for a supervisor to start a new worker. Never returns.
-        """
-        hard_stop = threading.Timer(TIMEOUT_GRACE, _exit_now, [TIMED_OUT_EXIT_STATUS])
-        hard_stop.daemon = True
-        hard_stop.start()  # Whatever the database does meanwhile.
-        self.stopping = True
-        # Documented in sys, and the only way to see where another thread is.
-        frames = sys._current_frames()  # pyright: ignore[reportPrivateUsage]
-        for watched in overdue:
-            result = watched.result
-            task = result.task
-            logger.error(
-                "Task id=%s path=%s ran past its timeout and did not stop within %gs; "
-                "worker %s gives up on it and exits.",
-                result.id,
-                task.module_path,
-                TIMEOUT_GRACE,
-                self.worker_id,
-            )
-            policy = self.backend.attempt_policy(task)
-            assert policy.timeout is not None  # It is watched.
-            exc = timed_out(f"Task {task.module_path}", policy.timeout)
-            exc.__traceback__ = _traceback_of(frames.get(watched.thread_id))
-            late = copy.copy(result)  # The thread may still change its own.
-            object.__setattr__(late, "errors", list(result.errors))
-            record_attempt_error(late, exc, policy)
-            try:
-                stored, _ = DBTaskResult.objects.finish(outcome_of(late), self.claimant)
-                if stored:
-                    task_finished.send(type(self.backend), task_result=late)
-            except Exception:
-                logger.exception("Task id=%s: could not record its timeout.", result.id)
-        with contextlib.suppress(DatabaseError):
-            DBTaskResult.objects.expire_leases(self.claimant)
-        _exit_now(TIMED_OUT_EXIT_STATUS)
-
-    def _store(self, result: TaskResult[Any]) -> DBTaskResult | None:
+    def _store(self, result: TaskResult[Any]) -> Claimed | None:
         """Store a finished result's outcome (and claim the next task); retried until done."""
         return self._store_outcome(outcome_of(result), result)
 
     def _store_outcome(
         self, outcome: Outcome, result: TaskResult[Any] | None = None
-    ) -> DBTaskResult | None:
+    ) -> Claimed | None:
         delay = RETRY_DELAYS[0]
         refused = False
         while True:
             claim_next = self._wants_another()
             try:
-                stored, next_row = DBTaskResult.objects.finish(
+                stored, next_claimed = DBTaskResult.objects.finish(
                     outcome, self.claimant, claim_next=claim_next
                 )
             except DatabaseError as exc:
@@ -583,22 +479,17 @@ class Worker:
                     "outcome here was not stored.",
                     outcome.id,
                 )
-            if claim_next and next_row is None and self.concurrency > 1:
+            if claim_next and next_claimed is None and self.concurrency > 1:
                 self._hold([], unreserved=1)
-            self._hand_over(outcome.id, next_row)
-            return next_row
+            self._hand_over(outcome, next_claimed)
+            return next_claimed
 
-    def _hand_over(self, done: uuid.UUID, next_row: DBTaskResult | None) -> None:
+    def _hand_over(self, done: Outcome, next_claimed: Claimed | None) -> None:
         """A task is dealt with; the next one, if any, is held instead."""
-        if self.concurrency == 1:
-            self.running.pop(done, None)
-            if next_row is not None:
-                self.running[next_row.pk] = next_row
-            return
-        with self.lock:
-            self.running.pop(done, None)
-            if next_row is not None:
-                self.running[next_row.pk] = next_row
+        with self.lock if self.concurrency > 1 else contextlib.nullcontext():
+            self.running.pop(str(done.id), None)
+            if next_claimed is not None:
+                self.running[next_claimed.id] = next_claimed
 
     def _drop(self, outcome: Outcome, why: str, exc: DatabaseError) -> None:
         logger.error(
@@ -608,7 +499,7 @@ class Worker:
             why,
             exc,
         )
-        self._hand_over(outcome.id, None)
+        self._hand_over(outcome, None)
         self._reset_connection()
 
     def _reclaim_if_due(self) -> None:
@@ -676,7 +567,7 @@ class Worker:
     def _pause(self, seconds: float) -> None:
         """Sleep in whichever thread: the worker's own wakes for stop(), others for a halt."""
         if threading.current_thread() is self._thread:
-            self._sleep(seconds)
+            self.waiter.sleep(seconds)
         else:
             self._halt.wait(seconds)
 
@@ -689,273 +580,5 @@ class Worker:
         except DatabaseError:
             connection.connection = None
 
-    # --- waiting ------------------------------------------------------------------
-
     def _wait_for_work(self) -> None:
-        """
-        Wait for an enqueue's notification (PostgreSQL), a commit (SQLite), `interval`,
-        a periodic tick, or stop().
-        """
-        listener = self._listener
-        timeout = min(self.interval, self.scheduler.seconds_until_due())
-        if self._watch is not None:
-            self._wait_for_commit(self._watch, timeout)
-        elif listener is None:
-            self._sleep(timeout)
-        elif not listener.connected:
-            # Listen first; what was enqueued before sent no notification to wait for,
-            # so do not wait: the next claim looks for it.
-            if not self._listen():
-                self._sleep(timeout)
-        else:
-            try:
-                self._sleep(timeout, listener.fileno())
-            except Exception as exc:
-                self._listener_broke(exc)
-
-    def _wait_for_commit(self, watch: DataVersionWatch, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._should_stop():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._sleep(min(CHANGE_CHECK_INTERVAL, left))
-            try:
-                if watch.changed():
-                    return
-            except DatabaseError:
-                return  # The claim reconnects, or reports what is wrong.
-
-    def _mark_data_version(self) -> None:
-        if self._watch is None:
-            return
-        # The claim that follows meets the same trouble, and deals with it.
-        with contextlib.suppress(DatabaseError):
-            self._watch.mark()
-
-    def _listen(self) -> bool:
-        """Connect the listener; False (and poll meanwhile) if that fails."""
-        if self._listener is None:
-            return False
-        try:
-            self._listener.connect()
-        except Exception as exc:
-            logger.warning(
-                "Worker %s: cannot listen for new tasks (%s); polling every %ss.",
-                self.worker_id,
-                exc,
-                self.interval,
-            )
-            return False
-        return True
-
-    def _consume_notifications(self) -> None:
-        # Before a claim: a notification that arrives after this wakes the next wait.
-        if self._listener is None:
-            return
-        try:
-            self._listener.consume()
-        except Exception as exc:
-            self._listener_broke(exc)
-
-    def _listener_broke(self, exc: Exception) -> None:
-        # The next wait listens again (on a new connection) before it waits.
-        logger.warning(
-            "Worker %s: lost the connection that waits for new tasks: %s", self.worker_id, exc
-        )
-        self._close_listener()
-
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                self._listener.close()
-
-    def _sleep(self, seconds: float, *also: int, ignore_stop: bool = False) -> None:
-        """
-        Sleep, waking early for stop() (or _wake()), or when a file descriptor in `also`
-        is readable. Only the thread running the worker sleeps here.
-        """
-        if not ignore_stop and self._should_stop():
-            return
-        select.select([self._wake_reader.fileno(), *also], [], [], seconds)
-        with contextlib.suppress(BlockingIOError):
-            while self._wake_reader.recv(512):
-                pass
-
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):  # Full: it is awake already.
-            self._wake_writer.send(b"\0")
-
-
-class _Slots:
-    """
-    The slot threads of a worker with concurrency: each runs the tasks handed to it (and
-    those it claims itself as it stores an outcome) on a database connection of its own,
-    closed when it ends. They are started from the worker's event loop, where the
-    coroutines of async tasks then run, each one's sync calls (sync_to_async) back in
-    its slot's thread.
-    """
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        count = worker.concurrency
-        self.idle = count
-        self._inboxes: list[SimpleQueue[DBTaskResult | None]] = [
-            SimpleQueue() for _ in range(count)
-        ]
-        self._free = list(range(count))
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(
-            target=self._loop.run_forever, name=f"async tasks {worker.worker_id}", daemon=True
-        )
-        self._loop_thread.start()
-        self._pool = ThreadPoolExecutor(count, thread_name_prefix=f"slot {worker.worker_id}")
-        self._done: list[Future[None]] = [
-            asyncio.run_coroutine_threadsafe(
-                sync_to_async(self._run, thread_sensitive=False, executor=self._pool)(slot),
-                self._loop,
-            )
-            for slot in range(count)
-        ]
-
-    @property
-    def busy(self) -> int:
-        return self.worker.concurrency - self.idle
-
-    def hand(self, row: DBTaskResult) -> None:
-        with self.worker.lock:
-            self.idle -= 1
-            slot = self._free.pop()
-        self._inboxes[slot].put(row)
-
-    def close(self) -> None:
-        """Let each slot finish its tasks, then end its thread, and the event loop."""
-        for inbox in self._inboxes:
-            inbox.put(None)
-        for done in self._done:
-            done.result()
-        self._pool.shutdown()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop_thread.join()
-        self._loop.close()
-
-    def _run(self, slot: int) -> None:
-        worker = self.worker
-        inbox = self._inboxes[slot]
-        try:
-            while (row := inbox.get()) is not None:
-                try:
-                    while row is not None:
-                        row = worker.process(row)
-                except Exception:
-                    logger.exception("Worker %s: a task slot failed; stopping.", worker.worker_id)
-                    worker.stop()
-                with worker.lock:
-                    self._free.append(slot)
-                    self.idle += 1
-                worker.wake()
-        finally:
-            connections.close_all()
-
-
-@dataclass(frozen=True)
-class _Watched:
-    result: TaskResult[Any]
-    thread_id: int
-    give_up_at: float  # time.monotonic()
-
-
-class _Heartbeat(threading.Thread):
-    """
-    Renews the leases of the worker's tasks (one UPDATE for all of them), on a database
-    connection of its own; and gives up on attempts that run TIMEOUT_GRACE past their
-    timeout (Worker.give_up_on).
-    """
-
-    def __init__(self, worker: Worker) -> None:
-        super().__init__(name=f"heartbeat {worker.worker_id}", daemon=True)
-        self.worker = worker
-        self._changed = threading.Condition()
-        self._stopped = False
-        self._watched: dict[str, _Watched] = {}
-
-    def watch(self, result: TaskResult[Any], give_up_at: float) -> None:
-        with self._changed:
-            self._watched[result.id] = _Watched(result, threading.get_ident(), give_up_at)
-            self._changed.notify()
-
-    def unwatch(self, result: TaskResult[Any]) -> None:
-        with self._changed:
-            del self._watched[result.id]
-
-    def run(self) -> None:
-        worker = self.worker
-        renew_at = time.monotonic() + worker.heartbeat_interval
-        try:
-            while True:
-                with self._changed:
-                    now = time.monotonic()
-                    wake_at = min([renew_at, *(w.give_up_at for w in self._watched.values())])
-                    if not self._stopped and wake_at > now:
-                        self._changed.wait(wake_at - now)
-                    if self._stopped:
-                        return
-                    now = time.monotonic()
-                    overdue = [w for w in self._watched.values() if w.give_up_at <= now]
-                if overdue:
-                    worker.give_up_on(overdue)
-                if now >= renew_at:
-                    renew_at = now + worker.heartbeat_interval
-                    self._renew()
-        finally:
-            connections[worker.using].close()
-
-    def _renew(self) -> None:
-        worker = self.worker
-        with worker.lock:
-            running = list(worker.running)
-        if not running:
-            return
-        try:
-            DBTaskResult.objects.renew_leases(running, worker.claimant)
-        except DatabaseError as exc:
-            logger.warning("Worker %s: could not renew its leases: %s", worker.worker_id, exc)
-            connections[worker.using].close()
-
-    def stop(self) -> None:
-        with self._changed:
-            self._stopped = True
-            self._changed.notify()
-        self.join()
-
-
-def _traceback_of(frame: FrameType | None) -> TracebackType | None:
-    """A traceback of a thread's stack (`sys._current_frames()`), innermost call last."""
-    traceback = None
-    while frame is not None:
-        traceback = TracebackType(traceback, frame, frame.f_lasti, frame.f_lineno)
-        frame = frame.f_back
-    return traceback
-
-
-def _exit_now(status: int) -> None:
-    logging.shutdown()
-    os._exit(status)
-
-
-def _check_arguments_fit(result: TaskResult[Any]) -> None:
-    task = result.task
-    context: list[object] = [None] if task.takes_context else []
-    try:
-        _signature(task.func).bind(*context, *result.args, **result.kwargs)
-    except TypeError as e:
-        raise InvalidTask(
-            f"The stored arguments of task result {result.id} no longer fit "
-            f"{task.module_path}{_signature(task.func)}: {e} (args={result.args!r}, "
-            f"kwargs={result.kwargs!r})."
-        ) from e
-
-
-@cache
-def _signature(func: Callable[..., object]) -> inspect.Signature:
-    return inspect.signature(func)
+        self.waiter.wait_for_work(self.scheduler.seconds_until_due())

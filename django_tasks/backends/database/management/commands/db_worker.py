@@ -1,22 +1,19 @@
 import logging
-import math
 import os
 import threading
-from argparse import ArgumentParser, ArgumentTypeError
+from argparse import ArgumentParser
 from collections.abc import Generator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import autoreload
 
-from django_tasks import task_backends
-from django_tasks.backends.database.backend import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
+from django_tasks.backends.database.management import arguments
 from django_tasks.backends.database.records import MAX_NAME_LENGTH
-from django_tasks.backends.database.worker import Worker, check_concurrency
+from django_tasks.backends.database.worker import Worker
 from django_tasks.base import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
-from django_tasks.exceptions import InvalidTaskBackend
 
 # Verbosity -> (level of django_tasks, level of this backend's own logger)
 LOG_LEVELS = {
@@ -36,13 +33,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue-name",
             default=DEFAULT_TASK_QUEUE_NAME,
-            type=queue_names,
+            type=arguments.queue_names,
             help="The queues to run, separated by commas, or '*' for all (default: %(default)s).",
         )
         parser.add_argument(
             "--interval",
             default=1.0,
-            type=interval,
+            type=arguments.interval,
             help="Seconds between looks at the table when idle (default: %(default)s). On "
             "PostgreSQL and SQLite, new tasks also wake the worker.",
         )
@@ -53,13 +50,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-tasks",
-            type=max_tasks,
+            type=arguments.max_tasks,
             default=None,
             help="Exit after running this many tasks.",
         )
         parser.add_argument(
             "--concurrency",
-            type=concurrency,
+            type=arguments.concurrency,
             default=1,
             help="How many tasks to run at once, in threads of this process (default: "
             "%(default)s). Async tasks share one event loop.",
@@ -67,13 +64,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--backend",
             default=DEFAULT_TASK_BACKEND_ALIAS,
-            type=database_backend,
+            type=arguments.database_backend,
             dest="backend_name",
             help="The alias of the database backend in TASKS (default: %(default)s).",
         )
         parser.add_argument(
             "--worker-id",
-            type=worker_id,
+            type=arguments.worker_id,
             default=None,
             help=f"This worker's id, unique among running workers, at most {MAX_NAME_LENGTH} "
             "characters (default: random).",
@@ -178,60 +175,3 @@ def logging_to(stream: OutputWrapper, verbosity: int) -> Generator[None, None, N
             package.removeHandler(handler)
         package.setLevel(saved[0])
         ours.setLevel(saved[1])
-
-
-def queue_names(value: str) -> frozenset[str] | None:
-    names = [name.strip() for name in value.split(",")]
-    if "*" in names:
-        return None
-    if not all(names):
-        raise ArgumentTypeError(f"{value!r} has an empty queue name.")
-    return frozenset(names)
-
-
-def interval(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a number of seconds.") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ArgumentTypeError(f"{value!r} is not a number of seconds >= 0.")
-    return seconds
-
-
-def max_tasks(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a whole number.") from None
-    if count < 1:
-        raise ArgumentTypeError(f"{value!r} is not at least 1.")
-    return count
-
-
-def concurrency(value: str) -> int:
-    number: object = value
-    with suppress(ValueError):
-        number = int(value)
-    try:
-        return check_concurrency(number)  # The Worker's own check, and its message.
-    except ValueError as e:
-        raise ArgumentTypeError(str(e)) from None
-
-
-def worker_id(value: str) -> str:
-    if not 0 < len(value) <= MAX_NAME_LENGTH:
-        raise ArgumentTypeError(f"A worker id has 1 to {MAX_NAME_LENGTH} characters.")
-    return value
-
-
-def database_backend(alias: str) -> str:
-    try:
-        backend = task_backends[alias]
-    except InvalidTaskBackend as e:
-        raise ArgumentTypeError(str(e)) from e
-    if not isinstance(backend, DatabaseBackend):
-        raise ArgumentTypeError(
-            f"Backend '{alias}' is not a database backend. It is a {type(backend).__qualname__}."
-        )
-    return alias

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.base import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 
-from .db_worker import database_backend, queue_names
+from ..arguments import database_backend, queue_names
 
 
 class Command(BaseCommand):

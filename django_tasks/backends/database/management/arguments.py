@@ -1,0 +1,50 @@
+"""
+The arguments db_worker and prune_db_task_results share, as argparse types: each parses
+the text, then leaves the check, and its message, to the worker's own (options.py).
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentTypeError
+from collections.abc import Callable
+from contextlib import suppress
+from typing import TypeVar
+
+from django_tasks.exceptions import InvalidTaskBackend
+
+from .. import options
+
+T = TypeVar("T")
+
+
+def _checked(parse: Callable[[str], object], check: Callable[[object], T]) -> Callable[[str], T]:
+    """An argparse type: the text parsed (left as it is if it does not parse), then checked."""
+
+    def argument_type(text: str) -> T:
+        value: object = text
+        with suppress(ValueError):
+            value = parse(text)
+        try:
+            return check(value)
+        except (ValueError, InvalidTaskBackend) as e:
+            raise ArgumentTypeError(str(e)) from None
+
+    return argument_type
+
+
+def _queue_names(text: object) -> frozenset[str] | None:
+    names = [name.strip() for name in str(text).split(",")]
+    return options.check_queue_names(None if "*" in names else names)
+
+
+def _backend_alias(alias: object) -> str:
+    options.database_backend(str(alias))
+    return str(alias)
+
+
+interval = _checked(float, options.check_interval)
+max_tasks = _checked(int, options.check_max_tasks)
+concurrency = _checked(int, options.check_concurrency)
+worker_id = _checked(str, options.check_worker_id)
+queue_names = _checked(str, _queue_names)
+database_backend = _checked(str, _backend_alias)

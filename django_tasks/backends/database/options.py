@@ -1,0 +1,71 @@
+"""
+The worker's options, each checked in one place: Worker() and db_worker's arguments
+(management/arguments.py) both call these, so that a bad value gets the same message
+from either. Each raises ValueError (InvalidTaskBackend for the backend).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+
+from ... import task_backends
+from ...exceptions import InvalidTaskBackend
+from .backend import DatabaseBackend
+from .records import MAX_NAME_LENGTH
+
+
+def check_interval(value: object) -> float:
+    """Seconds between looks at the table when idle: a number >= 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"interval must be a number of seconds >= 0, not {value!r}.")
+    return float(value)
+
+
+def check_max_tasks(value: object) -> int | None:
+    """How many tasks to run before stopping: a whole number >= 1, or None (no limit)."""
+    if value is None:
+        return None
+    if type(value) is not int or value < 1:
+        raise ValueError(f"max_tasks must be a whole number of at least 1, not {value!r}.")
+    return value
+
+
+def check_concurrency(value: object) -> int:
+    """The number of tasks a worker runs at once: a whole number >= 1."""
+    if type(value) is not int or value < 1:
+        raise ValueError(f"concurrency must be a whole number of at least 1, not {value!r}.")
+    return value
+
+
+def check_worker_id(value: object) -> str:
+    """A worker's id: 1 to MAX_NAME_LENGTH characters (the column's size)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_LENGTH:
+        raise ValueError(f"A worker id has 1 to {MAX_NAME_LENGTH} characters, not {value!r}.")
+    return value
+
+
+def check_queue_names(value: Collection[str] | None) -> frozenset[str] | None:
+    """The queues to run (None: every queue), none of them empty."""
+    if value is None:
+        return None
+    names = frozenset(value)
+    if not all(names):
+        raise ValueError(f"Queue names cannot be empty: {sorted(value)!r}.")
+    return names
+
+
+def database_backend(alias: str) -> DatabaseBackend:
+    """The DatabaseBackend of TASKS[alias]; InvalidTaskBackend if there is none."""
+    backend = task_backends[alias]
+    if not isinstance(backend, DatabaseBackend):
+        raise InvalidTaskBackend(
+            f"Backend '{alias}' is not a database backend. It is a "
+            f"{type(backend).__qualname__}: db_worker runs database tasks only."
+        )
+    return backend

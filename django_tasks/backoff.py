@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from datetime import timedelta
 from inspect import isclass
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
+
+from .durations import seconds_of
 
 if TYPE_CHECKING:
     from .base import TaskResult
@@ -65,13 +66,8 @@ def delay_seconds(delay: object) -> float | None:
     """What a Backoff returned, in seconds; ValueError for anything but a delay or None."""
     if delay is None:
         return None
-    if isinstance(delay, timedelta):
-        seconds = delay.total_seconds()
-    elif isinstance(delay, int | float) and not isinstance(delay, bool):
-        seconds = float(delay)
-    else:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+    seconds = seconds_of(delay, zero=True)
+    if seconds is None:
         raise ValueError(
             f"A backoff must return a number of seconds >= 0, a timedelta or None, not {delay!r}."
         )
@@ -84,12 +80,7 @@ def _is_number(value: object) -> bool:
 
 def _check_seconds(name: str, value: float, *, allow_zero: bool = False) -> None:
     # Typed float, but called with whatever the user wrote.
-    if (
-        not _is_number(value)
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
+    if seconds_of(value, zero=allow_zero, timedeltas=False) is None:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a number of seconds {bound}, not {value!r}.")
 

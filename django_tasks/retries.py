@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, cast
 
 from django.utils.module_loading import import_string
 
 from .backoff import Backoff, exponential
+from .durations import seconds_of
 
 DEFAULT_MAX_ATTEMPTS = 1
 
@@ -59,14 +58,9 @@ def check_backoff(value: object, what: str) -> Backoff:
 def check_timeout(value: object, what: str) -> float | None:
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-        or seconds <= 0
-    ):
+    seconds = seconds_of(value)
+    if seconds is None:
         raise ValueError(
             f"{what} must be a positive number of seconds or a timedelta, not {value!r}."
         )
-    return float(seconds)
+    return seconds

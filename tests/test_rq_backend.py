@@ -100,10 +100,10 @@ def test_ttls_and_job_timeout_come_from_options(redis: Redis, settings: Settings
     ("options", "message"),
     [
         ({"RESULT_TLL": 60}, "unknown keys: RESULT_TLL"),
-        ({"RESULT_TTL": 0}, "must be positive"),
-        ({"FAILURE_TTL": "a day"}, "must be a number of seconds"),
-        ({"JOB_TIMEOUT": float("inf")}, "must be a number of seconds"),
-        ({"WORKER_TIMEOUT": True}, "must be a number of seconds"),
+        ({"RESULT_TTL": 0}, "must be a positive number of seconds or a timedelta, not 0"),
+        ({"FAILURE_TTL": "a day"}, "must be a positive number of seconds"),
+        ({"JOB_TIMEOUT": float("inf")}, "must be a positive number of seconds"),
+        ({"WORKER_TIMEOUT": True}, "must be a positive number of seconds"),
     ],
 )
 def test_bad_options_are_refused(settings: Settings, options: dict[str, Any], message: str) -> None:

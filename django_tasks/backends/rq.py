@@ -49,6 +49,7 @@ from rq.utils import utcformat, utcparse
 
 from ..backoff import delay_seconds
 from ..base import Task, TaskError, TaskResult, TaskResultStatus
+from ..durations import seconds_of
 from ..exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist, WorkerLost
 from ..execution import resolve_task, run_task, start_attempt
 from ..signals import task_enqueued
@@ -740,18 +741,10 @@ def _describe_connection(connection: Redis) -> str:
 
 
 def _seconds(alias: str, name: str, value: object) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | timedelta)
-        or (isinstance(value, float) and not math.isfinite(value))
-    ):
+    seconds = seconds_of(value)
+    if seconds is None:
         raise InvalidTaskBackend(
-            f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be a number of seconds or a "
-            f"timedelta, not {value!r}."
-        )
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if seconds <= 0:
-        raise InvalidTaskBackend(
-            f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be positive, not {value!r}."
+            f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be a positive number of seconds or "
+            f"a timedelta, not {value!r}."
         )
     return max(1, math.ceil(seconds))

@@ -9,7 +9,6 @@ be able to say so.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from ...backoff import delay_seconds
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
+from ...durations import seconds_of
 from ...exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist, WorkerLost
 from ...signals import task_enqueued
 from ...utils import get_module_path
@@ -70,12 +70,8 @@ class DatabaseBackend(BaseTaskBackend):
                 f"TASKS[{alias!r}]['OPTIONS'] has unknown keys: {', '.join(sorted(options))}. "
                 "DatabaseBackend takes WORKER_TIMEOUT and ON_WORKER_LOST."
             )
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
+        seconds = seconds_of(timeout, timedeltas=False)
+        if seconds is None:
             raise InvalidTaskBackend(
                 f"TASKS[{alias!r}]['OPTIONS']['WORKER_TIMEOUT'] must be a positive number of "
                 f"seconds, not {timeout!r}."
@@ -87,7 +83,7 @@ class DatabaseBackend(BaseTaskBackend):
             )
         # How long a worker may go without renewing its lease on a task (it renews it
         # four times as often) before other workers take the task back.
-        self.worker_timeout = timedelta(seconds=timeout)
+        self.worker_timeout = timedelta(seconds=seconds)
         # Whether a task taken back from a lost worker is FAILED rather than retried.
         self.fail_lost_tasks: bool = on_worker_lost == "fail"
 

@@ -6,10 +6,10 @@ from either. Each raises ValueError (InvalidTaskBackend for the backend).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 
 from ... import task_backends
+from ...durations import seconds_of
 from ...exceptions import InvalidTaskBackend
 from .backend import DatabaseBackend
 from .records import MAX_NAME_LENGTH
@@ -17,14 +17,10 @@ from .records import MAX_NAME_LENGTH
 
 def check_interval(value: object) -> float:
     """Seconds between looks at the table when idle: a number >= 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    seconds = seconds_of(value, zero=True, timedeltas=False)
+    if seconds is None:
         raise ValueError(f"interval must be a number of seconds >= 0, not {value!r}.")
-    return float(value)
+    return seconds
 
 
 def check_max_tasks(value: object) -> int | None:

@@ -1,9 +1,11 @@
 """Running one task and recording its outcome: every backend's worker uses this."""
 
+import inspect
 import sys
 from collections.abc import Callable
 from copy import copy
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import async_to_sync
@@ -48,6 +50,28 @@ def resolve_task(path: str) -> Task[..., Any]:
             "decorator removed?)."
         )
     return cast(Task[..., Any], found)
+
+
+def check_arguments_fit(result: TaskResult[Any]) -> None:
+    """
+    InvalidTask if the result's stored arguments no longer fit its task's function (the
+    task changed since it was enqueued): such a task fails at once, never retried.
+    """
+    task = result.task
+    context: list[object] = [None] if task.takes_context else []
+    try:
+        _signature(task.func).bind(*context, *result.args, **result.kwargs)
+    except TypeError as e:
+        raise InvalidTask(
+            f"The stored arguments of task result {result.id} no longer fit "
+            f"{task.module_path}{_signature(task.func)}: {e} (args={result.args!r}, "
+            f"kwargs={result.kwargs!r})."
+        ) from e
+
+
+@cache
+def _signature(func: Callable[..., object]) -> inspect.Signature:
+    return inspect.signature(func)
 
 
 def start_attempt(

@@ -12,7 +12,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from django_tasks import TaskResultStatus
-from django_tasks.backends.rq import DEFAULT_WORKER_TIMEOUT
+from django_tasks.backends.rq import DEFAULT_WORKER_TIMEOUT, RUNNER_PATH
 from django_tasks.exceptions import TaskTimeout, WorkerLost
 
 from . import retry_tasks
@@ -30,6 +30,30 @@ def fresh_calls() -> None:
 
 def job_of(connection: Redis, result_id: str) -> Job:
     return Job.fetch(result_id, connection=connection, serializer=JSONSerializer)
+
+
+def test_arguments_that_no_longer_fit_fail_the_job_at_once_without_a_retry(
+    redis: Redis,
+) -> None:
+    # As if flaky(label, failures) had lost a parameter since the job was enqueued.
+    envelope: dict[str, object] = {
+        "task": "tests.retry_tasks.flaky",
+        "backend": "rq",
+        "args": ["a", 0, "removed since"],
+        "kwargs": {},
+    }
+    job = rq_backend().queue("default").enqueue(RUNNER_PATH, envelope)
+
+    run_simple_worker()
+
+    assert retry_tasks.calls["a"] == 0
+    assert job_of(redis, job.id).get_status() == JobStatus.FAILED
+    assert ScheduledJobRegistry("default", connection=redis).get_job_ids() == []
+    result = rq_backend().get_result(job.id)
+    assert result.status == TaskResultStatus.FAILED
+    [error] = result.errors
+    assert error.exception_class_path == "django_tasks.exceptions.InvalidTask"
+    assert "no longer fit tests.retry_tasks.flaky(label: str, failures: int)" in error.traceback
 
 
 def test_a_failed_attempt_is_retried_until_one_succeeds(redis: Redis) -> None:

@@ -51,7 +51,7 @@ from ..backoff import delay_seconds
 from ..base import Task, TaskError, TaskResult, TaskResultStatus
 from ..durations import seconds_of
 from ..exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist, WorkerLost
-from ..execution import resolve_task, run_task, start_attempt
+from ..execution import check_arguments_fit, resolve_task, run_task, start_attempt
 from ..signals import task_enqueued
 from ..utils import get_module_path
 from .base import BaseTaskBackend
@@ -403,6 +403,9 @@ def run_job(envelope: dict[str, Any]) -> object:
         raise RuntimeError("run_job runs inside an RQ worker only.")
     backend = _backend_of(job, envelope)
     result = backend.new_attempt(job)
+    # Arguments that no longer fit the task fail the job at once, as a corrupt job does:
+    # no attempt of the function, no retry.
+    check_arguments_fit(result)
     start_attempt(result, job.worker_name or "")
     _heartbeats.start(job.id, job.connection, backend.worker_timeout)
     try:

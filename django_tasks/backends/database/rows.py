@@ -6,18 +6,15 @@ store. The manager (models.py) and the backend use it; it runs no query.
 
 from __future__ import annotations
 
-import inspect
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from django.utils import timezone
 
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
 from ...exceptions import InvalidTask
-from ...execution import resolve_task
+from ...execution import check_arguments_fit, resolve_task
 from .records import Claimed, NewTask, Outcome, StoredError, Unrunnable
 
 if TYPE_CHECKING:
@@ -132,30 +129,12 @@ def claimed_from_row(row: DBTaskResult) -> Claimed:
     """
     try:
         result = result_from_row(row)
-        _check_arguments_fit(result)
+        check_arguments_fit(result)
     except InvalidTask as e:
         return Unrunnable(
             id=str(row.id), task_path=row.task_path, errors=stored_errors_of(row), problem=e
         )
     return result
-
-
-def _check_arguments_fit(result: TaskResult[Any]) -> None:
-    task = result.task
-    context: list[object] = [None] if task.takes_context else []
-    try:
-        _signature(task.func).bind(*context, *result.args, **result.kwargs)
-    except TypeError as e:
-        raise InvalidTask(
-            f"The stored arguments of task result {result.id} no longer fit "
-            f"{task.module_path}{_signature(task.func)}: {e} (args={result.args!r}, "
-            f"kwargs={result.kwargs!r})."
-        ) from e
-
-
-@cache
-def _signature(func: Callable[..., object]) -> inspect.Signature:
-    return inspect.signature(func)
 
 
 def stored_errors_of(row: DBTaskResult) -> list[StoredError]:

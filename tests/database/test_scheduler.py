@@ -1,5 +1,6 @@
 """The worker's side of periodic tasks: each tick enqueued once, the schedules' admin."""
 
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -284,3 +285,25 @@ def test_after_a_database_error_the_worker_tries_the_tick_again(
     worker.run_due(now=T0 + SECOND * 2)
     assert len(enqueued()) == 1
     assert row(declared).last_tick == T0 + SECOND * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_warns_once_and_again_when_it_is_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no server connection to kill.")
+    declared = every_second()
+    worker = Scheduler([declared], worker_id="w", started=T0)
+    worker.run_due(now=T0)
+    caplog.set_level(logging.DEBUG, logger="django_tasks.backends.database.scheduler")
+
+    for second in (1, 2, 3):
+        db_tasks.kill_connection(db_tasks.database_connection_id.call())
+        worker.run_due(now=T0 + SECOND * second)
+    worker.run_due(now=T0 + SECOND * 4)
+
+    ours = [r for r in caplog.records if r.name.endswith("scheduler") and "periodic" in r.message]
+    assert [r.levelname for r in ours] == ["WARNING", "DEBUG", "DEBUG", "WARNING"]
+    assert ours[-1].message == "Worker w: enqueues periodic tasks again, after 3 failed tries."
+    assert len(enqueued()) == 1

@@ -63,6 +63,7 @@ class Scheduler:
             for declared in self._schedules
         }
         self._rows_added = False
+        self._failures = 0  # Database errors in a row: the first one is a warning.
         # Each schedule's first tick not yet dealt with. Ticks from before this worker
         # started are not enqueued by it: missed ticks are not made up for.
         started = started or timezone.now()
@@ -88,16 +89,27 @@ class Scheduler:
                 if first is not None and first <= now:
                     self._run_tick(declared, first, now)
         except DatabaseError as exc:
-            logger.warning(
-                "Worker %s: could not enqueue periodic tasks: %s: %s; trying again in %ss.",
+            # An outage would log every second: the first error warns, the rest are debug.
+            logger.log(
+                logging.DEBUG if self._failures else logging.WARNING,
+                "Worker %s: could not enqueue periodic tasks: %s: %s; trying again every "
+                "%ss, logged at DEBUG until it works again.",
                 self.worker_id,
                 type(exc).__name__,
                 exc,
                 RETRY_DELAY,
             )
+            self._failures += 1
             self._reset_connection()
             self._look_at = now.timestamp() + RETRY_DELAY
             return
+        if self._failures:
+            logger.warning(
+                "Worker %s: enqueues periodic tasks again, after %d failed tries.",
+                self.worker_id,
+                self._failures,
+            )
+            self._failures = 0
         self._look_at = self._earliest()
 
     def _add_rows(self) -> None:

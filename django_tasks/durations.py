@@ -18,7 +18,10 @@ def seconds_of(value: object, *, zero: bool = False, timedeltas: bool = True) ->
     if isinstance(value, timedelta) and timedeltas:
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # An int beyond any float.
+            return None
     else:
         return None
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):

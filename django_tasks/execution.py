@@ -2,7 +2,7 @@
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from copy import copy
 from datetime import datetime, timedelta
 from functools import cache
@@ -58,15 +58,29 @@ def check_arguments_fit(result: TaskResult[Any]) -> None:
     task changed since it was enqueued): such a task fails at once, never retried.
     """
     task = result.task
-    context: list[object] = [None] if task.takes_context else []
-    try:
-        _signature(task.func).bind(*context, *result.args, **result.kwargs)
-    except TypeError as e:
+    problem = arguments_problem(task, result.args, result.kwargs)
+    if problem is not None:
         raise InvalidTask(
             f"The stored arguments of task result {result.id} no longer fit "
-            f"{task.module_path}{_signature(task.func)}: {e} (args={result.args!r}, "
+            f"{task.module_path}{signature_of(task)}: {problem} (args={result.args!r}, "
             f"kwargs={result.kwargs!r})."
-        ) from e
+        )
+
+
+def arguments_problem(
+    task: Task[..., Any], args: Sequence[object], kwargs: Mapping[str, object]
+) -> str | None:
+    """Why these arguments do not fit the task's function (a call's TypeError), or None."""
+    context: list[object] = [None] if task.takes_context else []
+    try:
+        signature_of(task).bind(*context, *args, **kwargs)
+    except TypeError as e:
+        return str(e)
+    return None
+
+
+def signature_of(task: Task[..., Any]) -> inspect.Signature:
+    return _signature(task.func)
 
 
 @cache
@@ -193,6 +207,16 @@ def record_failure(
             finished_at=None,
             task=due_at(task_result.task, now + timedelta(seconds=retry_in)),
         )
+
+
+def detached(task_result: TaskResult[T]) -> TaskResult[T]:
+    """
+    A copy with a list of errors of its own: to record an outcome for a result that the
+    thread running it may still change.
+    """
+    copied = copy(task_result)
+    _set(copied, errors=list(task_result.errors))
+    return copied
 
 
 def due_at(task: Task[..., T], when: datetime) -> Task[..., T]:

@@ -7,11 +7,9 @@ workers enqueue each tick (django_tasks/backends/database/scheduler.py).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from django.core.exceptions import ImproperlyConfigured
@@ -19,7 +17,7 @@ from django.utils import timezone
 
 from .base import Task
 from .exceptions import InvalidTask, InvalidTaskBackend
-from .execution import resolve_task
+from .execution import arguments_problem, resolve_task, signature_of
 from .serialization import JSONValue, normalize_arguments
 
 if TYPE_CHECKING:
@@ -137,19 +135,13 @@ class Schedule:
                 f"workers cannot find its task: {task.module_path} names another task than "
                 "the one scheduled."
             ]
-        context: list[object] = [None] if task.takes_context else []
-        try:
-            self._signature.bind(*context, *self.args, **self.kwargs)
-        except TypeError as e:
+        problem = arguments_problem(task, self.args, self.kwargs)
+        if problem is not None:
             return [
-                f"its arguments do not fit {task.module_path}{self._signature}: {e} "
+                f"its arguments do not fit {task.module_path}{signature_of(task)}: {problem} "
                 f"(args={self.args!r}, kwargs={self.kwargs!r})."
             ]
         return []
-
-    @cached_property
-    def _signature(self) -> inspect.Signature:
-        return inspect.signature(self.task.func)
 
     def _cron(self, start: datetime) -> CronSim:
         assert isinstance(self.when, str)

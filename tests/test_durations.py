@@ -17,6 +17,7 @@ from django_tasks.durations import seconds_of
         (-1, {"zero": True}, None),
         (timedelta(seconds=-1), {}, None),
         (float("inf"), {}, None),
+        (10**400, {}, None),
         (float("nan"), {"zero": True}, None),
         (True, {}, None),
         ("5", {}, None),

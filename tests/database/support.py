@@ -185,6 +185,9 @@ def result_fields(result: TaskResult[Any]) -> dict[str, object]:
     return {
         "id": result.id,
         "task": result.task.module_path,
+        "priority": result.task.priority,
+        "queue_name": result.task.queue_name,
+        "run_after": result.task.run_after,
         "status": result.status,
         "enqueued_at": result.enqueued_at,
         "started_at": result.started_at,

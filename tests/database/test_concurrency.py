@@ -13,13 +13,23 @@ from django.core.management.base import CommandError
 from django.db import connection
 from pytest_django import Settings
 
-from django_tasks import TaskResultStatus
+from django_tasks import TaskResult, TaskResultStatus
+from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.records import Claimant
 from django_tasks.backends.database.worker import Worker
+from django_tasks.execution import record_failure
 
 from .. import db_tasks
-from .support import WorkerProcess, claimed_as_stored, row_of, run_worker, wait_for
+from ..conftest import SentSignal
+from .support import (
+    WorkerProcess,
+    claimed_as_stored,
+    row_of,
+    run_worker,
+    store_raw_json,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,6 +162,40 @@ def test_claim_up_to_claims_that_many_in_claim_order() -> None:
         assert claimed_as_stored(result, claimant).worker_ids == ["w"]
     [last] = DBTaskResult.objects.claim_up_to(claimant, 5)
     assert claimed_as_stored(last, claimant).id == low[2].id
+
+
+def test_failing_the_running_tasks_stores_each_and_sends_task_finished(
+    signals_sent: list[SentSignal],
+) -> None:
+    # What a second signal does under concurrency, before the process exits (tested
+    # end to end below): here in this process, so that the signals can be seen.
+    running = db_tasks.add.enqueue(1, 2)
+    done = db_tasks.add.enqueue(3, 4)
+    broken = db_tasks.add.enqueue(5, 6)
+    store_raw_json(broken, "args", '"not a list"')
+    worker = Worker(backend_name="database", concurrency=2, worker_id="w-2")
+    claimed = DBTaskResult.objects.claim_up_to(worker.claimant, 3)
+    worker.running.update((c.id, c) for c in claimed)
+    [ended] = [c for c in claimed if c.id == done.id]
+    assert isinstance(ended, TaskResult)
+    record_failure(ended, ValueError("its own error"))  # Its attempt ended as the signal came.
+    signals_sent.clear()
+
+    count = worker.fail_running_tasks(WorkerInterrupted("stopped at once"))
+
+    assert count == 3
+    interrupted = "django_tasks.backends.database.exceptions.WorkerInterrupted"
+    for result, error in [
+        (running, interrupted),
+        (done, "builtins.ValueError"),
+        (broken, interrupted),
+    ]:
+        row = row_of(result)
+        assert (row.status, row.claimed_by) == (TaskResultStatus.FAILED, "")
+        assert [e["exception_class_path"] for e in row.errors] == [error]
+    assert [(s.name, s.task_result.id, s.status) for s in signals_sent] == [
+        ("finished", running.id, TaskResultStatus.FAILED)
+    ]
 
 
 # --- db_worker processes ------------------------------------------------------------

@@ -286,6 +286,23 @@ def test_a_lost_task_whose_path_does_not_resolve_fails_with_a_readable_error() -
     assert "'tests.db_tasks.gone' is not a declared task" in error["traceback"]
 
 
+def test_a_lost_task_whose_arguments_no_longer_fit_fails_instead_of_being_retried() -> None:
+    result = db_tasks.attempt_info.enqueue()  # max_attempts=2: a lost attempt is retried.
+    lose(result)
+    DBTaskResult.objects.filter(pk=result.id).update(args=["not a parameter of it"])
+
+    reclaim_stale()
+
+    row = row_of(result)
+    assert row.status == TaskResultStatus.FAILED
+    [error] = row.errors
+    assert error["exception_class_path"] == "django_tasks.exceptions.WorkerLost"
+    assert (
+        "marked FAILED: django_tasks.exceptions.InvalidTask: The stored arguments"
+        in (error["traceback"])
+    )
+
+
 def test_a_lost_task_whose_backoff_raises_fails_with_that_error_told() -> None:
     result = retry_tasks.with_broken_backoff.using(backend="database").enqueue()
     lose(result)

@@ -19,7 +19,7 @@ from django_tasks.backends.database import DatabaseBackend
 from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.records import Claimant, Outcome
-from django_tasks.backends.database.sql import CLAIM_SET_COLUMNS, Statements
+from django_tasks.backends.database.sql import CLAIM_SET_COLUMNS, ROW_CLAIM_SETS
 from django_tasks.backends.database.worker import Worker
 from django_tasks.exceptions import InvalidTask, InvalidTaskBackend
 from django_tasks.serialization import MAX_JSON_DEPTH
@@ -740,7 +740,7 @@ def test_every_way_to_claim_sets_a_row_the_same_way() -> None:
         worker_id="w-1", backend_name="database", queue_names=None, lease=timedelta(minutes=1)
     )
     now = timezone.now()
-    columns = [*CLAIM_SET_COLUMNS, *Statements.ROW_CLAIM_SETS, "backend_name", "errors"]
+    columns = [*CLAIM_SET_COLUMNS, *ROW_CLAIM_SETS, "backend_name", "errors"]
 
     def set_by_claim(result: TaskResult[Any]) -> dict[str, object]:
         row = DBTaskResult.objects.get(pk=result.id)

@@ -10,7 +10,6 @@ records it timed out and exits.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import signal
@@ -24,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 from django.db import DatabaseError
 
 from ...base import TaskResult
-from ...execution import record_attempt_error
+from ...execution import detached, record_attempt_error
 from ...signals import task_finished
 from ...timeouts import timed_out
 from .backend import DatabaseBackend
@@ -46,6 +45,8 @@ TIMED_OUT_EXIT_STATUS = 3
 
 
 class AttemptTimeouts:
+    """What a worker does to attempts that have a timeout."""
+
     def __init__(
         self,
         *,
@@ -134,8 +135,7 @@ class AttemptTimeouts:
             assert policy.timeout is not None  # It is watched.
             exc = timed_out(f"Task {task.module_path}", policy.timeout)
             exc.__traceback__ = _traceback_of(frames.get(watched.thread_id))
-            late = copy.copy(result)  # The thread may still change its own.
-            object.__setattr__(late, "errors", list(result.errors))
+            late = detached(result)  # The thread may still change its own.
             record_attempt_error(late, exc, policy)
             try:
                 stored, _ = DBTaskResult.objects.finish(outcome_of(late), self.claimant)

@@ -32,6 +32,8 @@ class Watched:
 
 
 class Heartbeat(threading.Thread):
+    """A worker's heartbeat, on a database connection of its own."""
+
     def __init__(
         self,
         *,

@@ -61,7 +61,6 @@ def database_backend(alias: str) -> DatabaseBackend:
     backend = task_backends[alias]
     if not isinstance(backend, DatabaseBackend):
         raise InvalidTaskBackend(
-            f"Backend '{alias}' is not a database backend. It is a "
-            f"{type(backend).__qualname__}: db_worker runs database tasks only."
+            f"Backend '{alias}' is not a database backend. It is a {type(backend).__qualname__}."
         )
     return backend

@@ -34,7 +34,10 @@ StoredError = dict[str, str]
 
 @dataclass(frozen=True, kw_only=True)
 class Unrunnable:
-    """A claimed row that is no TaskResult here (corrupt, or naming no task): it fails."""
+    """
+    A claimed row that cannot run here (corrupt, naming no task, or holding arguments
+    that no longer fit its task): the worker fails it.
+    """
 
     id: str
     task_path: str

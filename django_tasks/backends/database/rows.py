@@ -1,7 +1,7 @@
 """
 The translation between TaskResults and rows of DBTaskResult, both ways: a new task to
 insert, a row as a TaskResult (or, claimed, as Unrunnable), an attempt's outcome to
-store. The manager (models.py) and the backend use it; it runs no query.
+store. Every layer above the SQL uses it; it runs no query.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.utils import timezone
 from ...base import Task, TaskError, TaskResult, TaskResultStatus
 from ...exceptions import InvalidTask
 from ...execution import check_arguments_fit, resolve_task
+from ...utils import get_module_path
 from .records import Claimed, NewTask, Outcome, StoredError, Unrunnable
 
 if TYPE_CHECKING:
@@ -131,10 +132,14 @@ def claimed_from_row(row: DBTaskResult) -> Claimed:
         result = result_from_row(row)
         check_arguments_fit(result)
     except InvalidTask as e:
-        return Unrunnable(
-            id=str(row.id), task_path=row.task_path, errors=stored_errors_of(row), problem=e
-        )
-    return result
+        problem = e
+    except Exception as e:  # Whatever else a row written by another program holds.
+        problem = InvalidTask(f"Task result {row.id} is corrupt: {get_module_path(type(e))}: {e}")
+    else:
+        return result
+    return Unrunnable(
+        id=str(row.id), task_path=row.task_path, errors=stored_errors_of(row), problem=problem
+    )
 
 
 def stored_errors_of(row: DBTaskResult) -> list[StoredError]:

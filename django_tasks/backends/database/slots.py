@@ -24,6 +24,8 @@ logger = logging.getLogger("django_tasks.backends.database")
 
 
 class Slots:
+    """A worker's slot threads, and the event loop of its async tasks."""
+
     def __init__(
         self,
         count: int,

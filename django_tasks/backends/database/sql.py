@@ -34,14 +34,16 @@ CLAIM_SET_COLUMNS = ("status", "claimed_by", "lease_expires_at", "last_attempted
 CLAIM_KNOWS = frozenset((*CLAIM_SET_COLUMNS, "backend_name"))
 
 
+# What a claim sets that depends on the row: in Python for the databases that select,
+# then update (Statements.claim_row), in SQL for PostgreSQL's (claim_ready, and the
+# function of migration 0006).
+ROW_CLAIM_SETS = ("started_at", "worker_ids")
+
+
 def claim_sets(claimant: Claimant, now: datetime) -> dict[str, Any]:
-    """The values of CLAIM_SET_COLUMNS, in that order, for a claim at `now`."""
-    return {
-        "status": TaskResultStatus.RUNNING.value,
-        "claimed_by": claimant.worker_id,
-        "lease_expires_at": now + claimant.lease,
-        "last_attempted_at": now,
-    }
+    """The values of CLAIM_SET_COLUMNS, by column, for a claim at `now`."""
+    values = (TaskResultStatus.RUNNING.value, claimant.worker_id, now + claimant.lease, now)
+    return dict(zip(CLAIM_SET_COLUMNS, values, strict=True))
 
 
 class Statements:
@@ -120,7 +122,7 @@ class Statements:
         self._unchecked = ""
         if connection.display_name == "MariaDB":
             self._unchecked = "SET STATEMENT check_constraint_checks = 0 FOR "
-        marked = ", ".join(f"{name} = %s" for name in (*CLAIM_SET_COLUMNS, *self.ROW_CLAIM_SETS))
+        marked = ", ".join(f"{name} = %s" for name in (*CLAIM_SET_COLUMNS, *ROW_CLAIM_SETS))
         self.mark_claimed = f"{self._unchecked}UPDATE {self.table} SET {marked} WHERE id = %s"
 
     @contextmanager
@@ -307,9 +309,6 @@ class Statements:
     def select_ready_params(self, claimant: Claimant, now: datetime) -> list[Any]:
         queues = sorted(claimant.queue_names or ())
         return [claimant.backend_name, *queues, self.prep("available_at", now)]
-
-    # What a claim sets that depends on the row (see CLAIM_SET_COLUMNS).
-    ROW_CLAIM_SETS = ("started_at", "worker_ids")
 
     def claim_row(self, row: DBTaskResult, claimant: Claimant, now: datetime) -> list[Any]:
         """

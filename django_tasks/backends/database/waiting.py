@@ -26,6 +26,8 @@ CHANGE_CHECK_INTERVAL = 0.04
 
 
 class Waiter:
+    """The waits of one worker, and the wake-up that ends any of them."""
+
     def __init__(
         self,
         *,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import signal
 import threading
@@ -33,11 +32,12 @@ from ...base import (
     TaskResult,
     TaskResultStatus,
 )
-from ...execution import record_failure, run_task
+from ...execution import detached, record_failure, run_task
 from ...periodic import schedules
+from ...signals import task_finished
 from ...utils import get_module_path, get_random_id
 from . import options
-from .attempt_timeouts import AttemptTimeouts
+from .attempt_timeouts import AttemptTimeouts, exit_now
 from .db_errors import is_lock_conflict, is_retryable, is_statement_error
 from .exceptions import WorkerInterrupted
 from .heartbeat import Heartbeat
@@ -183,8 +183,7 @@ class Worker:
         if self._thread not in (None, threading.current_thread()):
             # The worker runs in another thread (--reload), where nothing can be raised:
             # exit now, and the lease of its task expires.
-            logging.shutdown()
-            os._exit(1)
+            exit_now(1)
         if self._interruptible:
             self._interruptible = False
             # Raised in the task's frame: run_task records it as the task's failure.
@@ -329,24 +328,44 @@ class Worker:
 
     def _abandon_running_tasks(self) -> None:
         """A second signal, with concurrency: fail the running tasks, and exit 1 now."""
-        interrupted = WorkerInterrupted(
-            f"Worker {self.worker_id} received a second signal and stopped while this task "
-            "was running."
+        count = self.fail_running_tasks(
+            WorkerInterrupted(
+                f"Worker {self.worker_id} received a second signal and stopped while this "
+                "task was running."
+            )
         )
-        path = get_module_path(WorkerInterrupted)
-        error = TaskError(exception_class_path=path, traceback=f"{path}: {interrupted}\n")
+        logger.warning("Worker %s stopped at once with %d tasks running.", self.worker_id, count)
+        exit_now(1)  # The slot threads cannot be stopped: the process goes.
+
+    def fail_running_tasks(self, exc: BaseException) -> int:
+        """
+        Store each running task's attempt as FAILED with `exc` (an attempt that has just
+        ended as its own outcome), sending task_finished for those failed here. The lease
+        brings back any that the database does not take. Returns how many were running.
+        """
         with self.lock:
             running = list(self.running.values())
         for claimed in running:
-            with contextlib.suppress(DatabaseError):  # The lease brings it back instead.
-                DBTaskResult.objects.finish(
-                    failed_outcome(claimed, error, timezone.now()), self.claimant
+            failed: TaskResult[Any] | None = None
+            if isinstance(claimed, Unrunnable):
+                error = TaskError(
+                    exception_class_path=get_module_path(type(exc)),
+                    traceback=f"{get_module_path(type(exc))}: {exc}\n",
                 )
-        logger.warning(
-            "Worker %s stopped at once with %d tasks running.", self.worker_id, len(running)
-        )
-        logging.shutdown()
-        os._exit(1)  # The slot threads cannot be stopped: the process goes.
+                outcome = failed_outcome(claimed, error, timezone.now())
+            else:
+                late = detached(claimed)
+                if late.status == TaskResultStatus.RUNNING:
+                    record_failure(late, exc)
+                    failed = late
+                outcome = outcome_of(late)
+            try:
+                stored, _ = DBTaskResult.objects.finish(outcome, self.claimant)
+            except DatabaseError:
+                continue
+            if stored and failed is not None:
+                task_finished.send(type(self.backend), task_result=failed)
+        return len(running)
 
     def _should_stop(self) -> bool:
         return (

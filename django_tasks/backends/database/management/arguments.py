@@ -17,13 +17,16 @@ from .. import options
 T = TypeVar("T")
 
 
-def _checked(parse: Callable[[str], object], check: Callable[[object], T]) -> Callable[[str], T]:
+def _checked(
+    check: Callable[[object], T], parse: Callable[[str], object] | None = None
+) -> Callable[[str], T]:
     """An argparse type: the text parsed (left as it is if it does not parse), then checked."""
 
     def argument_type(text: str) -> T:
         value: object = text
-        with suppress(ValueError):
-            value = parse(text)
+        if parse is not None:
+            with suppress(ValueError):
+                value = parse(text)
         try:
             return check(value)
         except (ValueError, InvalidTaskBackend) as e:
@@ -42,9 +45,9 @@ def _backend_alias(alias: object) -> str:
     return str(alias)
 
 
-interval = _checked(float, options.check_interval)
-max_tasks = _checked(int, options.check_max_tasks)
-concurrency = _checked(int, options.check_concurrency)
-worker_id = _checked(str, options.check_worker_id)
-queue_names = _checked(str, _queue_names)
-database_backend = _checked(str, _backend_alias)
+interval = _checked(options.check_interval, float)
+max_tasks = _checked(options.check_max_tasks, int)
+concurrency = _checked(options.check_concurrency, int)
+worker_id = _checked(options.check_worker_id)
+queue_names = _checked(_queue_names)
+database_backend = _checked(_backend_alias)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ...periodic import Schedule, schedules
-from .models import DBSchedule
+from .schedule_models import DBSchedule
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[DBSchedule]

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ...base import Task
 from ...periodic import Schedule
-from .models import DBSchedule
+from .schedule_models import DBSchedule
 from .sql import write_transaction
 
 logger = logging.getLogger(__name__)

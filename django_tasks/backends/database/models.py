@@ -131,7 +131,6 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         else:
             with write_transaction(using):
                 rows = self._claim_in_transaction(sql, claimant, now, count)
-        rows.sort(key=lambda row: (-row.priority, row.available_at, row.enqueued_at))
         return [claimed_from_row(row) for row in rows]
 
     def renew_leases(

@@ -53,7 +53,7 @@ class Statements:
     """
 
     # Claim order, as SQL.
-    ORDER = "priority DESC, available_at, enqueued_at"
+    ORDER = ", ".join(f"{name[1:]} DESC" if name[0] == "-" else name for name in CLAIM_ORDER)
     INSERTED = (
         "id",
         "task_path",
@@ -270,31 +270,33 @@ class Statements:
             )
         return params
 
+    def _ready(self, claimant: Claimant) -> str:
+        """The claimant's ready tasks, in claim order (parameters: select_ready_params)."""
+        return (
+            f"FROM {self.table} WHERE status = 'READY' AND backend_name = %s"
+            f"{_queue_filter(claimant)} AND available_at <= %s ORDER BY {self.ORDER}"
+        )
+
     def select_ready(self, claimant: Claimant, limit: int = 1) -> str:
         # Every column by name, in the model's order (model_from_row(self.columns, ...)).
-        return (
-            f"SELECT {self._all_columns} FROM {self.table} WHERE status = 'READY' AND "
-            f"backend_name = %s{_queue_filter(claimant)} AND available_at <= %s "
-            f"ORDER BY {self.ORDER} LIMIT {int(limit)}{self.lock}"
-        )
+        return f"SELECT {self._all_columns} {self._ready(claimant)} LIMIT {int(limit)}{self.lock}"
 
     def claim_ready(self, claimant: Claimant) -> str:
         """
         PostgreSQL: claim up to a number of ready tasks in one statement (a worker with
         several free slots), returning claim_ready_columns of each (every column but
-        those claimed() knows), in no particular order.
+        those claimed() knows), in claim order.
         """
         returned = ", ".join(f"t.{column}" for column in self.claim_ready_columns)
         sets = ", ".join(f"{name} = %s" for name in CLAIM_SET_COLUMNS)
         return (
-            f"WITH picked AS (SELECT id FROM {self.table} WHERE status = 'READY' AND "
-            f"backend_name = %s{_queue_filter(claimant)} AND available_at <= %s "
-            f"ORDER BY {self.ORDER} LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {self.table} AS t SET {sets}, "
+            f"WITH picked AS (SELECT id {self._ready(claimant)} LIMIT %s FOR UPDATE SKIP LOCKED), "
+            f"claimed AS (UPDATE {self.table} AS t SET {sets}, "
             # ROW_CLAIM_SETS, in SQL:
             "started_at = COALESCE(t.started_at, %s), "
             "worker_ids = t.worker_ids || jsonb_build_array(%s::text) "
-            f"FROM picked WHERE t.id = picked.id RETURNING {returned}"
+            f"FROM picked WHERE t.id = picked.id RETURNING {returned}) "
+            f"SELECT * FROM claimed ORDER BY {self.ORDER}"
         )
 
     def claim_ready_params(self, claimant: Claimant, now: datetime, limit: int) -> list[Any]:

@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 THEIRS_VENV = HERE / ".venv-django-tasks-db"
 RESULTS = HERE / "results.md"
+# Where a run of only some parts goes, so that it does not overwrite the whole bench's.
+PARTIAL_RESULTS = HERE / "results-partial.md"
 # --only: the database backend's part, the RQ backend's, the database worker's concurrency
 SUITES = ("db", "rq", "conc")
 
@@ -720,13 +722,22 @@ def parse_args() -> argparse.Namespace:
         default=int(os.environ.get("BENCH_RQ_LATENCY_SAMPLES", 100)),
         help="RQ enqueue->start samples per side, worker class and run",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"where to write the results (default: {RESULTS.name}, or {PARTIAL_RESULTS.name} "
+        "if only some parts run)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and DBs")
     args = parser.parse_args()
     if args.base and "base" not in args.sides.split(","):
         args.sides += ",base"
     if "base" in args.sides.split(",") and not args.base:
         parser.error("--sides base needs --base REVISION (or BENCH_BASE)")
+    if args.output is None:
+        whole = set(args.only.split(",")) >= set(SUITES)
+        args.output = RESULTS if whole else PARTIAL_RESULTS
     if unknown := set(args.only.split(",")) - set(SUITES):
         parser.error(
             f"--only: unknown part(s) {', '.join(sorted(unknown))}; use {', '.join(SUITES)}"

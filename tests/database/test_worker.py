@@ -6,7 +6,7 @@ import sqlite3
 import sys
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,9 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from pytest_django import Settings
 
-from django_tasks import TaskResult, TaskResultStatus
+from django_tasks import TaskResult, TaskResultStatus, task_backends
 from django_tasks.backends.database import DatabaseBackend
+from django_tasks.backends.database.backend import lost_outcome
 from django_tasks.backends.database.exceptions import WorkerInterrupted
 from django_tasks.backends.database.models import DBTaskResult
 from django_tasks.backends.database.records import Claimant, Outcome
@@ -499,6 +500,30 @@ def test_a_row_naming_a_module_that_is_not_loaded_fails_without_importing_it() -
 
 
 # --- lost workers and leases -----------------------------------------------------
+
+
+def test_a_lease_renewed_while_its_task_is_looked_at_is_not_taken_back() -> None:
+    # Reclaiming takes no lock (a task's backoff runs meanwhile): the lease is checked
+    # again as the outcome is stored.
+    result = db_tasks.add.enqueue(1, 2)
+    make_running(result, worker_id="slow-worker", lease_expires_in=timedelta(seconds=-1))
+    slow = Claimant(
+        worker_id="slow-worker", backend_name="database", queue_names=None, lease=timedelta(1)
+    )
+    backend = task_backends["database"]
+    assert isinstance(backend, DatabaseBackend)
+    looked_at: list[str] = []
+
+    def renewed_just_in_time(row: DBTaskResult, now: datetime) -> Outcome:
+        looked_at.append(str(row.id))
+        DBTaskResult.objects.renew_leases([str(row.id)], slow)  # Its heartbeat, late.
+        return lost_outcome(row, backend, now)
+
+    assert DBTaskResult.objects.reclaim_stale("database", renewed_just_in_time) == []
+
+    assert looked_at == [result.id]
+    row = row_of(result)
+    assert (row.status, row.claimed_by, row.errors) == (TaskResultStatus.RUNNING, "slow-worker", [])
 
 
 def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() -> None:

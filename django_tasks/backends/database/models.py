@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
@@ -179,27 +179,27 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 backend_name=backend_name,
             )
         )
-        if not stale.exists():  # The usual case, and no lock taken for it.
-            return []
         sql = statements_for(using, self.model)
         found: list[StaleTask] = []
-        with write_transaction(using):
-            # Locked, so that none of them is finished between the SELECT and the UPDATE.
-            locked = stale
-            if connections[using].features.has_select_for_update_skip_locked:
-                locked = stale.select_for_update(skip_locked=True)
-            for row in locked:
-                outcome = decide(row, now)
-                # Finished on behalf of the worker that lost it (one UPDATE each: lost
-                # workers are rare, and each task's outcome is its own).
-                lost_by = Claimant(
-                    worker_id=row.claimed_by,
-                    backend_name=backend_name,
-                    queue_names=None,
-                    lease=timedelta(0),
+        # No lock, and no transaction: `decide` runs a task's backoff, which is the
+        # project's code. Each outcome is stored on behalf of the worker that lost the
+        # task, only if that worker still holds it with its lease expired: a worker that
+        # renewed it meanwhile, or another that took it back first, keeps it.
+        for row in stale:  # The usual case: none, in one indexed query.
+            outcome = decide(row, now)
+            lost_by = Claimant(
+                worker_id=row.claimed_by,
+                backend_name=backend_name,
+                queue_names=None,
+                lease=timedelta(0),
+            )
+            with sql.cursor() as cursor:
+                cursor.execute(
+                    sql.finish(outcome, lapsed=True),
+                    sql.finish_params(outcome, lost_by, lapsed_before=now),
                 )
-                with sql.cursor() as cursor:
-                    cursor.execute(sql.finish(outcome), sql.finish_params(outcome, lost_by))
+                taken_back = cursor.rowcount == 1
+            if taken_back:
                 found.append(
                     StaleTask(
                         id=row.id,

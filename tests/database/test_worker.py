@@ -526,6 +526,20 @@ def test_a_lease_renewed_while_its_task_is_looked_at_is_not_taken_back() -> None
     assert (row.status, row.claimed_by, row.errors) == (TaskResultStatus.RUNNING, "slow-worker", [])
 
 
+def test_a_running_task_without_a_lease_is_taken_back() -> None:
+    # As a row written by another program, or by a worker that died mid-claim, may be.
+    result = db_tasks.attempt_info.enqueue()
+    make_running(result, worker_id="gone", lease_expires_in=timedelta(minutes=1))
+    DBTaskResult.objects.filter(pk=result.id).update(lease_expires_at=None)
+
+    [lost] = reclaim_stale()
+
+    assert (lost.id, lost.worker_id) == (uuid.UUID(result.id), "gone")
+    row = row_of(result)
+    assert (row.status, row.claimed_by) == (TaskResultStatus.READY, "")
+    assert row.errors[-1]["exception_class_path"].endswith("WorkerLost")
+
+
 def test_a_task_whose_lease_expired_runs_again_with_the_lost_attempt_recorded() -> None:
     result = db_tasks.attempt_info.enqueue()
     make_running(result, worker_id="lost-worker", lease_expires_in=timedelta(seconds=-1))

@@ -1,7 +1,7 @@
 """
-The task table (DBTaskResult) and its manager, which runs every query the backend and
-the worker need: enqueue, claim, finish, lease renewal, reclaiming tasks of lost
-workers, pruning. The worker gets TaskResults from it, never rows (rows.py translates).
+The task table (DBTaskResult) and its manager, which runs every query on it that the
+backend and the worker need: enqueue, claim, finish, lease renewal, reclaiming tasks of
+lost workers, pruning. The worker gets TaskResults from it, never rows (rows.py translates).
 The hot statements are written in sql.py; nothing else writes SQL.
 DBSchedule, each periodic schedule's last tick, is in schedule_models.py.
 """
@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import DatabaseError, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
@@ -32,9 +32,9 @@ from ...base import (
 from .records import MAX_NAME_LENGTH, Claimant, Claimed, NewTask, Outcome, StaleTask
 from .rows import claimed_from_row
 from .schedule_models import DBSchedule, DBScheduleManager
+from .sql import CLAIM_ORDER, Statements, statements_for, write_transaction
 
 __all__ = ["DBSchedule", "DBScheduleManager", "DBTaskResult", "DBTaskResultManager"]
-from .sql import CLAIM_ORDER, Statements, statements_for, write_transaction
 
 FINISHED_STATUSES = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
 
@@ -182,10 +182,11 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
         sql = statements_for(using, self.model)
         found: list[StaleTask] = []
         # No lock, and no transaction: `decide` runs a task's backoff, which is the
-        # project's code. Each outcome is stored on behalf of the worker that lost the
-        # task, only if that worker still holds it with its lease expired: a worker that
-        # renewed it meanwhile, or another that took it back first, keeps it.
-        for row in stale:  # The usual case: none, in one indexed query.
+        # project's code (two workers may both call it for one task; one stores). Each
+        # outcome is stored on behalf of the worker that lost the task, only if its
+        # lease is still the expired one read here: a worker that renewed it meanwhile,
+        # or another that took it back first, keeps it.
+        for row in stale.order_by():  # The usual case: none, in one indexed query.
             outcome = decide(row, now)
             lost_by = Claimant(
                 worker_id=row.claimed_by,
@@ -193,12 +194,14 @@ class DBTaskResultManager(models.Manager["DBTaskResult"]):
                 queue_names=None,
                 lease=timedelta(0),
             )
-            with sql.cursor() as cursor:
-                cursor.execute(
-                    sql.finish(outcome, lapsed=True),
-                    sql.finish_params(outcome, lost_by, lapsed_before=now),
-                )
-                taken_back = cursor.rowcount == 1
+            try:
+                with sql.cursor() as cursor:
+                    cursor.execute(*sql.finish_lost(outcome, lost_by, row.lease_expires_at))
+                    taken_back = cursor.rowcount == 1
+            except DatabaseError:
+                if not found:
+                    raise
+                break  # Say what was taken back; the next look deals with the rest.
             if taken_back:
                 found.append(
                     StaleTask(

@@ -111,7 +111,7 @@ class Statements:
         constants = ", ".join(value for _name, value in self.INSERTED_CONSTANTS)
         self._insert_row = f"({one_row}, {constants})"
         self._insert_constants = constants
-        self._finish: dict[tuple[bool, bool, bool], str] = {}
+        self._finish: dict[tuple[bool, bool], str] = {}
         # The columns the PostgreSQL function returns, as it names them (see claimed()).
         self._claim_returns: tuple[str, ...] | None = None
         self.claim_ready_columns = tuple(name for name in self.columns if name not in CLAIM_KNOWS)
@@ -370,30 +370,39 @@ class Statements:
             now + claimant.lease,
         ]
 
-    def finish(self, outcome: Outcome, *, lapsed: bool = False) -> str:
+    def finish(self, outcome: Outcome) -> str:
         """
-        Store the outcome of the claimant's attempt, if it still holds the task (and, if
-        `lapsed`, if its lease has expired: a lost worker's task, see finish_params). A
-        failure writes the whole list of errors: the claimant read it with the claim, and
-        nobody else writes the row while it holds it.
+        Store the outcome of the claimant's attempt, if it still holds the task. A failure
+        writes the whole list of errors: the claimant read it with the claim, and nobody
+        else writes the row while it holds it.
         """
-        shape = (outcome.errors is not None, outcome.retry_at is not None, lapsed)
+        shape = (outcome.errors is not None, outcome.retry_at is not None)
         statement = self._finish.get(shape)
         if statement is None:
             errors = "errors = %s, " if shape[0] else ""
             due = "available_at = %s, run_after = %s, " if shape[1] else ""
-            expired = " AND (lease_expires_at IS NULL OR lease_expires_at < %s)" if lapsed else ""
             statement = self._finish[shape] = (
                 f"{self._unchecked}UPDATE {self.table} SET status = %s, finished_at = %s, "
                 f"return_value = %s, {errors}{due}claimed_by = '', lease_expires_at = NULL "
                 "WHERE id = %s AND status = 'RUNNING' AND claimed_by = %s AND backend_name = %s"
-                f"{expired}"
             )
         return statement
 
-    def finish_params(
-        self, outcome: Outcome, claimant: Claimant, *, lapsed_before: datetime | None = None
-    ) -> list[Any]:
+    def finish_lost(
+        self, outcome: Outcome, lost_by: Claimant, lease_expires_at: datetime | None
+    ) -> tuple[str, list[Any]]:
+        """
+        The statement and parameters that store the outcome of a lost worker's attempt,
+        only if its lease is still the one that was read (`lease_expires_at`, expired):
+        a renewal, a finish or another worker's taking it back since then changed it.
+        """
+        params = self.finish_params(outcome, lost_by)
+        if lease_expires_at is None:
+            return f"{self.finish(outcome)} AND lease_expires_at IS NULL", params
+        read = self.prep("lease_expires_at", lease_expires_at)
+        return f"{self.finish(outcome)} AND lease_expires_at = %s", [*params, read]
+
+    def finish_params(self, outcome: Outcome, claimant: Claimant) -> list[Any]:
         errors: list[Any] = []
         if outcome.errors is not None:
             errors = [self.prep("errors", outcome.errors)]
@@ -410,7 +419,6 @@ class Statements:
             self.prep("id", outcome.id),
             claimant.worker_id,
             claimant.backend_name,
-            *([] if lapsed_before is None else [self.prep("lease_expires_at", lapsed_before)]),
         ]
 
 

@@ -33,7 +33,7 @@ def policy_from_settings(alias: str, params: Mapping[str, Any]) -> AttemptPolicy
         except ImportError as e:
             raise ValueError(f"{where}['BACKOFF'] {backoff!r} cannot be imported: {e}") from e
     return AttemptPolicy(
-        max_attempts=check_max_attempts(
+        max_attempts=check_count(
             params.get("MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS), f"{where}['MAX_ATTEMPTS']"
         ),
         backoff=check_backoff(backoff, f"{where}['BACKOFF']"),
@@ -41,7 +41,8 @@ def policy_from_settings(alias: str, params: Mapping[str, Any]) -> AttemptPolicy
     )
 
 
-def check_max_attempts(value: object, what: str) -> int:
+def check_count(value: object, what: str) -> int:
+    """A whole number >= 1 (max_attempts, and the worker's max_tasks and concurrency)."""
     if type(value) is not int or value < 1:
         raise ValueError(f"{what} must be a whole number of at least 1, not {value!r}.")
     return value

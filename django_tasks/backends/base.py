@@ -23,7 +23,7 @@ from ..exceptions import InvalidTask, InvalidTaskBackend
 from ..retries import (
     AttemptPolicy,
     check_backoff,
-    check_max_attempts,
+    check_count,
     check_timeout,
     policy_from_settings,
 )
@@ -116,7 +116,7 @@ class BaseTaskBackend(metaclass=ABCMeta):
     def _validate_attempts(self, task: Task[..., object]) -> None:
         try:
             if task.max_attempts is not None:
-                check_max_attempts(task.max_attempts, "max_attempts")
+                check_count(task.max_attempts, "max_attempts")
             if task.backoff is not None:
                 check_backoff(task.backoff, "backoff")
             if task.timeout is not None:

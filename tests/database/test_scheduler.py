@@ -266,15 +266,21 @@ def test_the_admin_is_read_only(admin_client: Client) -> None:
     assert f'href="{reverse(CHANGELIST)}{declared.key}/' not in html
 
 
-@pytest.mark.django_db(transaction=True)
-def test_after_a_database_error_the_worker_tries_the_tick_again(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def started_where_a_connection_can_be_killed() -> tuple[Schedule, Scheduler]:
+    """A scheduler of every_second() that has added its row, on a database server."""
     if connection.vendor == "sqlite":
         pytest.skip("SQLite has no server connection to kill.")
     declared = every_second()
     worker = Scheduler([declared], worker_id="w", started=T0)
     worker.run_due(now=T0)  # Adds the row.
+    return declared, worker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_database_error_the_worker_tries_the_tick_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    declared, worker = started_where_a_connection_can_be_killed()
     db_tasks.kill_connection(db_tasks.database_connection_id.call())
 
     worker.run_due(now=T0 + SECOND)
@@ -291,11 +297,7 @@ def test_after_a_database_error_the_worker_tries_the_tick_again(
 def test_an_outage_warns_once_and_again_when_it_is_over(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite has no server connection to kill.")
-    declared = every_second()
-    worker = Scheduler([declared], worker_id="w", started=T0)
-    worker.run_due(now=T0)
+    _, worker = started_where_a_connection_can_be_killed()
     caplog.set_level(logging.DEBUG, logger="django_tasks.backends.database.scheduler")
 
     for second in (1, 2, 3):

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from ... import task_backends
 from ...durations import seconds_of
 from ...exceptions import InvalidTaskBackend
+from ...retries import check_count
 from .backend import DatabaseBackend
 from .records import MAX_NAME_LENGTH
 
@@ -25,18 +26,12 @@ def check_interval(value: object) -> float:
 
 def check_max_tasks(value: object) -> int | None:
     """How many tasks to run before stopping: a whole number >= 1, or None (no limit)."""
-    if value is None:
-        return None
-    if type(value) is not int or value < 1:
-        raise ValueError(f"max_tasks must be a whole number of at least 1, not {value!r}.")
-    return value
+    return None if value is None else check_count(value, "max_tasks")
 
 
 def check_concurrency(value: object) -> int:
     """The number of tasks a worker runs at once: a whole number >= 1."""
-    if type(value) is not int or value < 1:
-        raise ValueError(f"concurrency must be a whole number of at least 1, not {value!r}.")
-    return value
+    return check_count(value, "concurrency")
 
 
 def check_worker_id(value: object) -> str:
